@@ -1,0 +1,101 @@
+// The secret scanner: finds credentials in text with RE2 rules behind a
+// keyword prefilter, and reports them masked and fingerprinted, never whole.
+//
+// Phases: build ScannerOptions, call Scanner::Create (compiles every rule
+// once), then call the Scan* methods as often as needed.
+//
+// Thread-safety: a Scanner is immutable after Create; its const methods may be
+// called from many threads at once. Share it as shared_ptr<const Scanner>.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace ag::scan {
+
+// One secret found. `masked` holds at most a few leading characters of the
+// value followed by "****"; `fingerprint` is hex HMAC-SHA256(server key,
+// value), so the same secret is recognisable across pushes without being
+// stored. No field ever holds the whole secret.
+struct Finding {
+  std::string rule_id;      // e.g. "aws-access-key-id"
+  std::string description;  // the rule's human description
+  std::string path;         // path in the tree or on disk
+  int line = 0;             // 1-based line of the match start
+  int column = 0;           // 1-based byte column of the secret start
+  std::string masked;       // "AKIA****"
+  std::string fingerprint;  // hex HMAC-SHA256, 64 chars
+  std::string commit;       // commit id when scanning history, else empty
+  bool allowed_inline = false;  // an inline allow marker covered it (policy permitting)
+};
+
+// A file or blob the scanner did not read, and why (binary, too large). The
+// caller records these: nothing is skipped silently.
+struct SkipNote {
+  std::string path;
+  std::string reason;  // "binary", "larger than 10485760 bytes", "path skipped by rule pack"
+};
+
+// One added line of a diff: its 1-based number in the new file and its text
+// (without the trailing newline).
+struct Line {
+  int number = 0;
+  std::string_view text;
+};
+
+struct ScannerOptions {
+  // Rule packs to load, in order: agentgate YAML packs (policies/rules/*.yaml)
+  // or gitleaks TOML configs (by extension .toml). Default: none, which gives
+  // the built-in high-confidence rules only.
+  std::vector<std::string> rule_files;
+  // Use the built-in high-confidence rules as well. Default true.
+  bool builtin_rules = true;
+  // Key for fingerprints. REQUIRES: non-empty in production; tests may use any.
+  std::string fingerprint_key = "agentgate-default-fingerprint-key";
+  // Honour `agentgate:allow` / `gitleaks:allow` markers on a line. Default
+  // false: an agent can write them. When true, covered findings are still
+  // returned with allowed_inline = true so the use is recorded.
+  bool honor_inline_allow = false;
+  // Blobs larger than this are skipped with a SkipNote. Default 10 MiB.
+  uint64_t max_blob_bytes = 10u << 20;
+  // RE2 memory budget per compiled rule. Default 8 MiB.
+  int64_t re2_max_mem = 8 << 20;
+};
+
+class Scanner {
+ public:
+  // Compiles every rule. Fails with InvalidArgument naming the file, line and
+  // rule id of the first bad rule or file.
+  static Result<std::shared_ptr<const Scanner>> Create(const ScannerOptions& options);
+
+  virtual ~Scanner() = default;
+  Scanner(const Scanner&) = delete;
+  Scanner& operator=(const Scanner&) = delete;
+
+  // Scans a whole file's contents. Appends findings to *out, or a note to
+  // *skipped when the content is binary or too large. A non-OK status means
+  // the scan did not complete (fail closed: treat as not clean).
+  virtual Status ScanText(std::string_view path, std::string_view text,
+                          std::vector<Finding>* out, std::vector<SkipNote>* skipped) const = 0;
+
+  // Scans only the given added lines of `path` (a diff hunk's '+' lines).
+  virtual Status ScanLines(std::string_view path, const std::vector<Line>& lines,
+                           std::vector<Finding>* out) const = 0;
+
+  // Number of compiled rules.
+  virtual size_t rule_count() const = 0;
+
+ protected:
+  Scanner() = default;
+};
+
+// Masks a secret value: up to 4 leading characters (fewer for short values,
+// none below 8 characters) then "****".
+std::string Mask(std::string_view value);
+
+}  // namespace ag::scan
