@@ -1,0 +1,154 @@
+#include "store/db.h"
+
+#include <chrono>
+
+namespace ag::store {
+
+Status MigrateSchema(Db& db);  // schema.cc
+
+namespace {
+
+Status SqliteStatus(int rc, std::string msg) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg + " (database is locked; another process holds it)");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(std::move(msg));
+    case SQLITE_CANTOPEN:
+      return Status::Io(std::move(msg));
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return Status::PermissionDenied(std::move(msg));
+    case SQLITE_CONSTRAINT:
+      return Status::Conflict(std::move(msg));
+    case SQLITE_FULL:
+      return Status::ResourceExhausted(std::move(msg));
+    default:
+      return Status::Internal(std::move(msg));
+  }
+}
+
+}  // namespace
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Stmt& Stmt::Bind(int index, int64_t v) {
+  int rc = sqlite3_bind_int64(stmt_.get(), index, v);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteStatus(rc, "bind failed");
+  return *this;
+}
+
+Stmt& Stmt::Bind(int index, std::string_view v) {
+  int rc = sqlite3_bind_text(stmt_.get(), index, v.data(), static_cast<int>(v.size()),
+                             SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteStatus(rc, "bind failed");
+  return *this;
+}
+
+Stmt& Stmt::BindNull(int index) {
+  int rc = sqlite3_bind_null(stmt_.get(), index);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteStatus(rc, "bind failed");
+  return *this;
+}
+
+Result<bool> Stmt::Step() {
+  if (!bind_error_.ok()) return bind_error_;
+  int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteStatus(rc, std::string("sqlite: ") + sqlite3_errmsg(db_));
+}
+
+Status Stmt::Run() {
+  for (int i = 0; i < 1'000'000'000; ++i) {
+    AG_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return Status::Ok();
+  }
+  return Status::Internal("statement did not finish");
+}
+
+int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+
+std::string Stmt::Text(int col) const {
+  const unsigned char* p = sqlite3_column_text(stmt_.get(), col);
+  int n = sqlite3_column_bytes(stmt_.get(), col);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+
+bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& options) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX;
+  flags |= options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (options.create && !options.read_only) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  std::unique_ptr<sqlite3, Closer> handle(raw);
+  if (rc != SQLITE_OK) {
+    return SqliteStatus(rc, "cannot open database " + path + ": " +
+                                (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  sqlite3_extended_result_codes(raw, 1);
+  std::unique_ptr<Db> db(new Db(std::move(handle), path));
+  if (!options.read_only) {
+    AG_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+                           .WithContext("database " + path));
+    AG_RETURN_IF_ERROR(MigrateSchema(*db).WithContext("database " + path));
+  } else {
+    AG_RETURN_IF_ERROR(db->Exec("PRAGMA query_only=ON;").WithContext("database " + path));
+  }
+  return db;
+}
+
+Result<Stmt> Db::Prepare(std::string_view sql) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return SqliteStatus(rc, std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
+  }
+  return Stmt(db_.get(), s);
+}
+
+Status Db::Exec(std::string_view sql) {
+  std::string copy(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_.get(), copy.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = std::string("sqlite: ") + (err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    return SqliteStatus(rc, std::move(msg));
+  }
+  return Status::Ok();
+}
+
+int64_t Db::LastInsertId() const { return sqlite3_last_insert_rowid(db_.get()); }
+int Db::Changes() const { return sqlite3_changes(db_.get()); }
+
+Status Db::Error(std::string_view what) const {
+  return SqliteStatus(sqlite3_extended_errcode(db_.get()),
+                      std::string(what) + ": " + sqlite3_errmsg(db_.get()));
+}
+
+Transaction::Transaction(Db& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!done_ && status_.ok()) (void)db_.Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  if (!status_.ok()) return status_;
+  Status s = db_.Exec("COMMIT");
+  if (s.ok()) done_ = true;
+  return s;
+}
+
+}  // namespace ag::store

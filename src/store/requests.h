@@ -1,0 +1,87 @@
+// Requests: one per accepted ref update, from the pre-receive hook until it is
+// replayed upstream (or rejected, expired, superseded, ...). Every state change
+// here appends an audit event in the same transaction.
+//
+// Life of a request:
+//   incoming --(post-receive: the ref landed)--> pending | approved
+//   incoming --(the push failed after the check)--> aborted
+//   pending  --> approved | rejected | expired | superseded | conflict
+//   approved --> replaying --> replayed | conflict | failed (| approved again on retry)
+//
+// Thread-safety: as Db (one thread per Db).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/db.h"
+
+namespace ag::store {
+
+enum class RequestStatus {
+  kIncoming, kPending, kApproved, kRejected, kExpired, kSuperseded,
+  kConflict, kReplaying, kReplayed, kFailed, kAborted,
+};
+std::string_view StatusName(RequestStatus s);
+std::optional<RequestStatus> ParseStatus(std::string_view s);
+
+struct Request {
+  int64_t id = 0;
+  std::string repo, ref, old_oid, new_oid;
+  std::string identity;
+  std::string groups_json = "[]";
+  std::string method;
+  std::string claims_json = "{}";
+  std::string http_request_id;
+  RequestStatus status = RequestStatus::kIncoming;
+  std::string outcome = "hold";          // "hold" or "allow"
+  std::string rules_json = "[]";         // [{"id","outcome","message"}] that decided it
+  std::string findings_json = "[]";      // masked findings
+  std::string notes_json = "[]";         // skip notes (binary, too large)
+  std::string push_options_json = "[]";  // GIT_PUSH_OPTION_* values
+  std::string commits_json = "[]";       // new commit ids, oldest first
+  std::string upstream_base;             // upstream value the replay leases on
+  int quorum = 1;
+  std::string review_users_json = "[]";
+  std::string review_groups_json = "[]";
+  int64_t created_at = 0, updated_at = 0, expires_at = 0;
+  std::string status_reason;
+  bool upstream_moved = false;
+  int replay_attempts = 0;
+  int64_t next_attempt_at = 0;
+};
+
+// Inserts `r` as incoming (id and times filled in from `ttl_seconds`), with
+// an audit event "request.created". Returns the id.
+Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds);
+
+// Called once the ref really moved (post-receive): the incoming request for
+// (repo, ref, old, new) becomes pending, or approved when its outcome is
+// allow; pending requests on the same ref are superseded. Returns the id, or
+// NotFound when no incoming request matches.
+Result<int64_t> LandRequest(Db& db, std::string_view repo, std::string_view ref,
+                            std::string_view old_oid, std::string_view new_oid);
+
+// Compare-and-set of the status with an audit event naming `actor`. Fails
+// with FailedPrecondition when the request is not in `from`.
+Status TransitionRequest(Db& db, int64_t id, RequestStatus from, RequestStatus to,
+                         std::string_view actor, std::string_view reason,
+                         std::string_view audit_kind);
+
+Result<Request> GetRequest(Db& db, int64_t id);
+
+struct RequestFilter {
+  std::string repo;                     // empty = any
+  std::optional<RequestStatus> status;  // unset = any
+  int limit = 1000;                     // newest first
+};
+Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter);
+
+// Marks incoming requests older than `older_than_seconds` aborted (their push
+// never landed) and pending ones past expires_at expired. Returns how many.
+Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds);
+
+}  // namespace ag::store

@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/audit.h"
+#include "store/requests.h"
+
+namespace ag::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ag-store-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto db = Db::Open(dir_ + "/agentgate.db");
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  int64_t Insert(const std::string& ref, const std::string& old_oid, const std::string& new_oid,
+                 const std::string& outcome = "hold") {
+    Request r;
+    r.repo = "demo";
+    r.ref = ref;
+    r.old_oid = old_oid;
+    r.new_oid = new_oid;
+    r.identity = "agent-1";
+    r.outcome = outcome;
+    Transaction tx(*db_);
+    EXPECT_TRUE(tx.status().ok());
+    auto id = InsertRequest(*db_, r, 3600);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    EXPECT_TRUE(tx.Commit().ok());
+    return *id;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(StoreTest, LifecycleAndSupersede) {
+  int64_t a = Insert("refs/heads/agent/x", "0000", "aaaa");
+  EXPECT_EQ(GetRequest(*db_, a)->status, RequestStatus::kIncoming);
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "0000", "aaaa").ok());
+  EXPECT_EQ(GetRequest(*db_, a)->status, RequestStatus::kPending);
+
+  int64_t b = Insert("refs/heads/agent/x", "aaaa", "bbbb");
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "aaaa", "bbbb").ok());
+  EXPECT_EQ(GetRequest(*db_, a)->status, RequestStatus::kSuperseded);
+  EXPECT_EQ(GetRequest(*db_, b)->status, RequestStatus::kPending);
+
+  int64_t c = Insert("refs/heads/agent/docs", "0000", "cccc", "allow");
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/docs", "0000", "cccc").ok());
+  EXPECT_EQ(GetRequest(*db_, c)->status, RequestStatus::kApproved);
+
+  EXPECT_EQ(LandRequest(*db_, "demo", "refs/heads/nope", "0", "1").status().code(),
+            Code::kNotFound);
+
+  auto pending = ListRequests(*db_, {.repo = "demo", .status = RequestStatus::kPending});
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, b);
+}
+
+TEST_F(StoreTest, TransitionIsCompareAndSet) {
+  int64_t a = Insert("refs/heads/agent/x", "0000", "aaaa");
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "0000", "aaaa").ok());
+  EXPECT_TRUE(TransitionRequest(*db_, a, RequestStatus::kPending, RequestStatus::kApproved,
+                                "alice", "", "request.approved").ok());
+  Status again = TransitionRequest(*db_, a, RequestStatus::kPending, RequestStatus::kRejected,
+                                   "bob", "no", "request.rejected");
+  EXPECT_EQ(again.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(GetRequest(*db_, a)->status, RequestStatus::kApproved);
+  EXPECT_EQ(GetRequest(*db_, 999).status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, SweepAbortsStaleIncomingAndExpiresPending) {
+  int64_t a = Insert("refs/heads/agent/a", "0", "1");
+  int64_t b = Insert("refs/heads/agent/b", "0", "2");
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/b", "0", "2").ok());
+  auto n = SweepRequests(*db_, NowSeconds() + 7200, 60);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(GetRequest(*db_, a)->status, RequestStatus::kAborted);
+  EXPECT_EQ(GetRequest(*db_, b)->status, RequestStatus::kExpired);
+}
+
+TEST_F(StoreTest, AuditChainDetectsTamperingAndDeletion) {
+  Insert("refs/heads/agent/a", "0", "1");
+  Insert("refs/heads/agent/b", "0", "2");
+  Insert("refs/heads/agent/c", "0", "3");
+  auto v = VerifyAudit(*db_);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->rows, 3);
+  EXPECT_FALSE(v->first_broken_seq.has_value());
+
+  // Triggers refuse edits through SQL.
+  EXPECT_FALSE(db_->Exec("UPDATE audit SET actor='mallory' WHERE seq=2").ok());
+  EXPECT_FALSE(db_->Exec("DELETE FROM audit WHERE seq=2").ok());
+
+  // An attacker with the file drops the trigger first: the chain still tells.
+  ASSERT_TRUE(db_->Exec("DROP TRIGGER audit_no_update; UPDATE audit SET actor='mallory' WHERE seq=2").ok());
+  v = VerifyAudit(*db_);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE(v->first_broken_seq.has_value());
+  EXPECT_EQ(*v->first_broken_seq, 2);
+
+  ASSERT_TRUE(db_->Exec("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq=2").ok());
+  v = VerifyAudit(*db_);
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE(v->first_broken_seq.has_value());
+  EXPECT_EQ(*v->first_broken_seq, 2);
+  EXPECT_NE(v->reason.find("missing"), std::string::npos);
+}
+
+TEST_F(StoreTest, CorruptFileIsAClearError) {
+  std::string path = dir_ + "/garbage.db";
+  FILE* f = fopen(path.c_str(), "w");
+  fputs("this is not a database, just text that is long enough to look like a header......", f);
+  fclose(f);
+  auto db = Db::Open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kCorruption) << db.status().ToString();
+}
+
+}  // namespace
+}  // namespace ag::store
