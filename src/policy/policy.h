@@ -62,6 +62,12 @@ struct Rule {
   uint64_t limit = 0;       // kMaxBlobSize: bytes; kMaxCommits: count
   ReviewRequirement review;
   int line = 0;             // 1-based position in the policy file
+  std::vector<Glob> except_paths;  // YAML `except`: paths the rule ignores
+
+  // True when the rule looks at `path`: `paths` is empty or one matches, and
+  // no `except` pattern matches. For kAllowPaths, every changed path must
+  // pass. Kinds that are not about paths (refs, commit counts) ignore it.
+  bool AppliesToPath(std::string_view path) const;
 };
 
 // A profile says who it applies to, which refs they may push and which rules
@@ -73,6 +79,9 @@ struct Profile {
   std::vector<Glob> repos;          // repo name globs; empty = any
   std::vector<Glob> refs;           // refs it may push; default {"refs/heads/agent/**"}
   std::vector<std::string> rules;   // rule ids that apply; empty = every rule
+
+  // True when one of `refs` matches `ref_name` (e.g. "refs/heads/agent/x").
+  bool MayPush(std::string_view ref_name) const;
 };
 
 struct SecretsOptions {
@@ -98,6 +107,9 @@ struct Policy {
                             std::string_view repo) const;
   // The rule with this id, or nullptr.
   const Rule* FindRule(std::string_view id) const;
+  // The rules that apply to pushes under `profile`, in policy file order.
+  // The pointers live as long as this Policy.
+  std::vector<const Rule*> RulesFor(const Profile& profile) const;
 };
 
 // One problem found while loading, with a 1-based position.
