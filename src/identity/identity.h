@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,10 +26,35 @@ struct Identity {
   std::map<std::string, std::string> claims;  // selected string claims (sub, iss, repository, workflow, ...)
 };
 
+// Tuning for Create(); the defaults suit production. See docs/identity.md.
+struct AuthenticatorOptions {
+  size_t max_header_bytes = 16u << 10;  // longer Authorization headers are refused
+  // An issuer's JWKS is refetched (discovery only) at most this often, however
+  // many tokens with unknown key ids arrive.
+  std::chrono::seconds jwks_refresh_min_interval{60};
+  // A fetched JWKS older than this is refreshed on the next token (keys that
+  // the issuer removed stop working); on failure the old keys stay in use.
+  std::chrono::seconds jwks_max_age{3600};
+  std::chrono::milliseconds http_connect_timeout{5000};
+  std::chrono::milliseconds http_timeout{10000};
+  size_t max_http_response_bytes = 1u << 20;  // discovery document and JWKS
+  // Called (from the authenticating thread) with the reason a discovery or
+  // JWKS fetch failed, for the operator's log; never contains a token. May be
+  // empty.
+  std::function<void(const Status&)> on_fetch_error;
+};
+
 class Authenticator {
  public:
-  // Loads JWKS files now; discovery issuers are fetched lazily.
+  // Validates the token and OIDC configuration and loads JWKS files now;
+  // discovery issuers are fetched lazily, on the first token for them.
+  // InvalidArgument when the configuration is unusable (a sha256 that is not
+  // 64 hex digits, a duplicate token hash or issuer, an algorithm outside
+  // RS256/RS384/RS512/ES256/ES384, neither jwks_file nor discovery,
+  // an unreadable JWKS file or one without a usable key).
   static Result<std::unique_ptr<Authenticator>> Create(const config::Config& config);
+  static Result<std::unique_ptr<Authenticator>> Create(const config::Config& config,
+                                                       const AuthenticatorOptions& options);
   virtual ~Authenticator() = default;
 
   // `authorization` is the raw Authorization header value: "Basic base64(user:token)"

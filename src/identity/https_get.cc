@@ -1,0 +1,89 @@
+#include "identity/https_get.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+
+namespace ag::identity {
+namespace {
+
+struct CurlFree {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+struct Sink {
+  std::string body;
+  size_t max_bytes = 0;
+  bool overflow = false;
+};
+
+size_t Write(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t len = size * n;
+  if (sink->body.size() + len > sink->max_bytes) {
+    sink->overflow = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  sink->body.append(data, len);
+  return len;
+}
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace
+
+Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& options) {
+  if (url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("refusing to fetch a non-https URL: " + url);
+  }
+  GlobalInit();
+  std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
+  if (!curl) return Status::Internal("curl_easy_init failed");
+  Sink sink;
+  sink.max_bytes = options.max_bytes;
+  char error[CURL_ERROR_SIZE] = {0};
+  CURL* c = curl.get();
+  bool set_ok =
+      curl_easy_setopt(c, CURLOPT_URL, url.c_str()) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, options.max_redirects > 0 ? 1L : 0L) ==
+          CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(options.max_redirects)) ==
+          CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+      (options.ca_file.empty() ||
+       curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str()) == CURLE_OK) &&
+      curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(options.connect_timeout.count())) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count())) ==
+          CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(options.max_bytes)) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_USERAGENT, "agentgate") == CURLE_OK;
+  if (!set_ok) return Status::Internal("cannot configure libcurl for " + url);
+
+  CURLcode rc = curl_easy_perform(c);
+  if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+    return Status::ResourceExhausted(url + ": response larger than " +
+                                     std::to_string(options.max_bytes) + " bytes");
+  }
+  if (rc != CURLE_OK) {
+    return Status::Unavailable(url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
+  }
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  if (code != 200) return Status::Unavailable(url + ": HTTP status " + std::to_string(code));
+  return std::move(sink.body);
+}
+
+}  // namespace ag::identity
