@@ -118,6 +118,9 @@ Status OnUpstreamError(Job& j, const config::Config& config, const Status& err,
     case Code::kUnavailable:
       return RetryLater(j, config, err.message(), backoff);
     case Code::kUnauthenticated:
+      if (err.message().find("upstream refused the credential") != std::string::npos) {
+        return Fail(j, err.message());
+      }
       return Fail(j, "upstream refused the credential (" + err.message() + ")");
     default:
       return Fail(j, err.message());
@@ -151,6 +154,16 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
   Status pushed = (*session)->Push({(deletion ? std::string() : pinned) + ":" + j.r.ref}, &rejections);
   if (!pushed.ok()) return OnUpstreamError(j, config, pushed, backoff);
   if (!rejections.empty()) {
+    // A declined lease may be our own earlier attempt landing late (the
+    // daemon died while upstream was still applying it): look again.
+    auto again = UpstreamSession::Connect(j.repo, j.rc.upstream, *cred, GIT_DIRECTION_PUSH, so);
+    if (again.ok()) {
+      const std::string now = (*again)->RefOr0(j.r.ref);
+      if (now == j.r.new_oid) return Done(j, /*pushed=*/true);
+      if (now != base) {
+        return Conflict(j, "upstream moved from " + Short(base) + " to " + Short(now));
+      }
+    }
     return Fail(j, "upstream declined " + rejections[0].ref + ": " +
                        Scrub(rejections[0].message, j.rc.upstream, cred->get()));
   }
