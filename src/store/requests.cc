@@ -109,7 +109,8 @@ Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds) {
 }
 
 Result<int64_t> LandRequest(Db& db, std::string_view repo, std::string_view ref,
-                            std::string_view old_oid, std::string_view new_oid) {
+                            std::string_view old_oid, std::string_view new_oid,
+                            std::vector<int64_t>* superseded_out) {
   AG_ASSIGN_OR_RETURN(Stmt find, db.Prepare(
       "SELECT id, outcome, identity FROM requests WHERE repo=? AND ref=? AND old_oid=? AND "
       "new_oid=? AND status='incoming' ORDER BY id DESC LIMIT 1"));
@@ -137,6 +138,9 @@ Result<int64_t> LandRequest(Db& db, std::string_view repo, std::string_view ref,
                                          RequestStatus::kSuperseded, identity,
                                          "superseded by request " + std::to_string(id),
                                          "request.superseded"));
+  }
+  if (superseded_out) {
+    superseded_out->insert(superseded_out->end(), superseded.begin(), superseded.end());
   }
   AG_ASSIGN_OR_RETURN(Stmt upd, db.Prepare(
       "UPDATE requests SET status=?, updated_at=? WHERE id=? AND status='incoming'"));

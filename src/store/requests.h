@@ -60,10 +60,12 @@ Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds);
 
 // Called once the ref really moved (post-receive): the incoming request for
 // (repo, ref, old, new) becomes pending, or approved when its outcome is
-// allow; pending requests on the same ref are superseded. Returns the id, or
-// NotFound when no incoming request matches.
+// allow; pending requests on the same ref are superseded (their ids are
+// appended to *superseded when non-null). Returns the id, or NotFound when no
+// incoming request matches.
 Result<int64_t> LandRequest(Db& db, std::string_view repo, std::string_view ref,
-                            std::string_view old_oid, std::string_view new_oid);
+                            std::string_view old_oid, std::string_view new_oid,
+                            std::vector<int64_t>* superseded = nullptr);
 
 // Compare-and-set of the status with an audit event naming `actor`. Fails
 // with FailedPrecondition when the request is not in `from`.

@@ -1,0 +1,69 @@
+// The decision of a push: applies a Policy to the ref updates of one push,
+// inspecting every new commit once (git/inspect.h) and scanning every added
+// line (scan/scanner.h), and returns one decision per ref update.
+//
+// Outcome of a ref update: any block -> block; else any hold -> hold; else any
+// allow -> allow; else the policy's default outcome. Built-in checks that no
+// policy can switch off: writes under refs/agentgate/ (reserved), a pusher no
+// profile matches, and a ref outside the profile's refs are blocked.
+//
+// Thread-safety: CheckPush is reentrant; the Policy and Scanner are shared
+// read-only; the repository handle belongs to the caller's thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "git/inspect.h"
+#include "policy/policy.h"
+#include "scan/scanner.h"
+
+namespace ag::check {
+
+// One reason a rule fired. `detail` never holds a secret: secret findings
+// carry the scanner's masked value and fingerprint.
+struct Violation {
+  std::string rule_id;
+  policy::Outcome outcome = policy::Outcome::kHold;
+  std::string message;  // the rule's message for the pusher
+  std::string path;     // file path, or empty for ref-level rules
+  int line = 0;
+  std::string commit;
+  std::string detail;   // "masked AKIA****", "12.0 MiB > 10.0 MiB", "-> ../../etc/passwd"
+};
+
+struct RefDecision {
+  git::RefUpdate update;
+  policy::Outcome outcome = policy::Outcome::kHold;
+  std::vector<Violation> violations;   // every rule that fired, in order
+  std::vector<std::string> rules;      // ids of the rules that decided the outcome
+  std::vector<scan::Finding> findings; // secrets (masked) in this ref's new commits
+  std::vector<scan::SkipNote> notes;   // what was not scanned, and why
+  std::vector<std::string> commits;    // new commits of this ref, oldest first
+  policy::ReviewRequirement review;    // who may approve (union of holding rules)
+};
+
+struct PushContext {
+  std::string repo;
+  std::string identity;
+  std::vector<std::string> groups;
+};
+
+struct CheckOptions {
+  git::InspectOptions inspect;
+  // Stop listing violations of one rule past this many (the count is kept).
+  size_t max_violations_per_rule = 50;
+};
+
+// Decides every update. A non-OK status means the push could not be checked
+// (fail closed: the caller refuses the whole push).
+Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::Policy& policy,
+                                           const scan::Scanner& scanner, const PushContext& ctx,
+                                           const std::vector<git::RefUpdate>& updates,
+                                           const CheckOptions& options = {});
+
+// True when a symlink at `link_path` pointing at `target` resolves outside
+// the repository tree (absolute, or ".." climbing past the root).
+bool SymlinkEscapes(std::string_view link_path, std::string_view target);
+
+}  // namespace ag::check

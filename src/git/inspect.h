@@ -1,0 +1,116 @@
+// Inspection of what a push brings: every new commit reachable from the
+// pushed tips and from no existing ref, found in ONE revwalk for all refs of
+// the push, each commit diffed against each of its parents.
+//
+// Merges: a path (or an added line) counts as introduced by a merge only when
+// it differs from EVERY parent, so a secret written into a merge ("evil
+// merge") is found while content merged in from an existing branch is not
+// reported again.
+//
+// Cost follows the size of the push: the walk stops at existing refs, diffs
+// are tree-to-tree (unchanged subtrees are skipped by oid), and blobs are read
+// only when they changed.
+//
+// Thread-safety: one Inspector per thread; it borrows the repository.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "git/git.h"
+
+namespace ag::git {
+
+// git's vocabulary: one line of pre-receive input.
+struct RefUpdate {
+  std::string old_oid;
+  std::string new_oid;
+  std::string ref_name;
+  bool is_delete() const { return IsZeroOid(new_oid); }
+  bool is_create() const { return IsZeroOid(old_oid); }
+};
+
+// Parses "old new ref\n" lines. InvalidArgument on a malformed line.
+Result<std::vector<RefUpdate>> ParseRefUpdates(std::string_view input, size_t max_updates);
+
+// One line added by a change, 1-based in the new file.
+struct AddedLine {
+  int number = 0;
+  std::string text;
+};
+
+enum class FileStatus { kAdded, kModified, kDeleted, kTypeChanged };
+
+struct FileChange {
+  FileStatus status = FileStatus::kModified;
+  std::string path;
+  uint32_t old_mode = 0;  // 0 when added
+  uint32_t new_mode = 0;  // 0 when deleted
+  std::string new_blob;   // hex; empty when deleted
+  uint64_t new_size = 0;  // bytes of the new blob (0 for gitlinks)
+  bool binary = false;    // new blob has a NUL in its first 8000 bytes
+  bool lines_skipped = false;  // new blob too large to diff line by line
+  std::string symlink_target;  // new blob's content when new_mode is a symlink
+  std::vector<AddedLine> added;  // added lines (text files only)
+};
+
+struct CommitInfo {
+  std::string oid;
+  std::vector<std::string> parents;
+  std::string summary;  // first line of the message
+};
+
+struct InspectOptions {
+  // More new commits than this: the walk stops and Walk returns
+  // ResourceExhausted (the hook blocks the push). Default 100,000.
+  size_t max_commits = 100000;
+  // Blobs larger than this are not diffed line by line (lines_skipped).
+  // Default 10 MiB.
+  uint64_t max_diff_blob_bytes = 10u << 20;
+  // Changed files per commit beyond which inspection fails closed. Default 200,000.
+  size_t max_files_per_commit = 200000;
+};
+
+// Receives each new commit and its changes, oldest first (topological).
+class ChangeVisitor {
+ public:
+  virtual ~ChangeVisitor() = default;
+  virtual Status OnCommit(const CommitInfo& commit) = 0;
+  // `change` is valid only during the call.
+  virtual Status OnFile(const CommitInfo& commit, const FileChange& change) = 0;
+};
+
+inline constexpr uint32_t kModeLink = 0120000;
+inline constexpr uint32_t kModeGitlink = 0160000;
+inline constexpr uint32_t kModeExec = 0100755;
+inline constexpr uint32_t kModeFile = 0100644;
+
+class Inspector {
+ public:
+  Inspector(git_repository* repo, InspectOptions options) : repo_(repo), options_(options) {}
+
+  // Walks the commits reachable from `tips` (commit oids; annotated tags must
+  // be peeled by the caller, see PeelToCommit) and from no ref under refs/.
+  // Calls the visitor for each; appends the commits to *commits in visit order.
+  Status Walk(const std::vector<std::string>& tips, ChangeVisitor* visitor,
+              std::vector<CommitInfo>* commits);
+
+ private:
+  Status DiffCommit(const CommitInfo& info, git_commit* commit, ChangeVisitor* visitor);
+
+  git_repository* repo_;
+  InspectOptions options_;
+};
+
+// Peels `oid` (a commit or an annotated tag, possibly nested) to a commit.
+// NotFound when it does not peel to a commit (a tag of a tree or blob).
+Result<std::string> PeelToCommit(git_repository* repo, std::string_view oid);
+
+// True when `ancestor` is reachable from `descendant` (or equal): a
+// fast-forward from ancestor to descendant.
+Result<bool> IsFastForward(git_repository* repo, std::string_view ancestor,
+                           std::string_view descendant);
+
+}  // namespace ag::git

@@ -1,0 +1,40 @@
+// The git hooks of a mirror repo, as library functions the thin programs in
+// hooks/ call:
+//
+//   pre-receive:  loads config and policy (fail closed), finds the pusher's
+//                 identity (signed envelope from agentgate-mirror, else
+//                 local:<unix user>), checks every ref update (check/check.h),
+//                 records each decision in the audit log and each accepted
+//                 update as an incoming request, and tells the pusher why.
+//                 Any block refuses the whole push (nothing lands).
+//   post-receive: the refs really moved: requests become pending/approved,
+//                 their tips are pinned, their state refs published.
+//
+// Output goes to `out` (git shows it to the pusher as "remote:" lines).
+//
+// Thread-safety: one call per process; not reentrant (reads the environment).
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace ag::hook {
+
+struct HookOptions {
+  std::string config_path;  // --config, else $AGENTGATE_CONFIG
+  std::string repo_name;    // --repo, else $AGENTGATE_REPO
+  // Limits on hostile input.
+  size_t max_ref_updates = 1000;
+  size_t max_push_options = 100;
+  size_t max_push_option_bytes = 4096;
+  // Violation lines printed per ref update (the count of the rest is printed).
+  size_t max_lines_per_ref = 40;
+};
+
+// Returns the hook's exit code: 0 accept, 1 refuse.
+int RunPreReceive(const HookOptions& options, std::string_view ref_updates, FILE* out);
+// Returns 0; problems are reported, since git cannot undo the push anymore.
+int RunPostReceive(const HookOptions& options, std::string_view ref_updates, FILE* out);
+
+}  // namespace ag::hook

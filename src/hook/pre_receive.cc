@@ -1,0 +1,272 @@
+#include <algorithm>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "check/check.h"
+#include "git/git.h"
+#include "hook/context.h"
+#include "hook/hook.h"
+#include "policy/policy.h"
+#include "scan/scanner.h"
+#include "store/audit.h"
+#include "store/requests.h"
+
+namespace ag::hook {
+namespace {
+
+using nlohmann::json;
+
+void Say(FILE* out, const std::string& line) { std::fprintf(out, "agentgate: %s\n", line.c_str()); }
+
+int Refuse(FILE* out, const Status& why) {
+  Say(out, "push refused: " + why.message());
+  Say(out, "nothing was accepted; fix the cause above and push again");
+  json j = {{"outcome", "block"}, {"error", why.message()}};
+  Say(out, j.dump());
+  return 1;
+}
+
+// Push options the agent sent (`git push -o ...`). A value that holds a
+// secret is stored masked.
+Result<std::vector<std::string>> PushOptions(const HookOptions& options,
+                                             const scan::Scanner& scanner) {
+  std::vector<std::string> out;
+  const char* count_env = std::getenv("GIT_PUSH_OPTION_COUNT");
+  if (!count_env) return out;
+  long count = std::strtol(count_env, nullptr, 10);
+  if (count < 0 || static_cast<size_t>(count) > options.max_push_options) {
+    return Status::ResourceExhausted("more than " + std::to_string(options.max_push_options) +
+                                     " push options");
+  }
+  for (long i = 0; i < count; ++i) {
+    const char* v = std::getenv(("GIT_PUSH_OPTION_" + std::to_string(i)).c_str());
+    std::string value = v ? v : "";
+    if (value.size() > options.max_push_option_bytes) {
+      return Status::ResourceExhausted("a push option is longer than " +
+                                       std::to_string(options.max_push_option_bytes) + " bytes");
+    }
+    std::vector<scan::Finding> found;
+    std::vector<scan::SkipNote> skipped;
+    Status s = scanner.ScanText("push-option", value, &found, &skipped);
+    if (!s.ok() || !found.empty() || !skipped.empty()) value = scan::Mask(value);
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
+json ViolationJson(const check::Violation& v) {
+  json j = {{"rule", v.rule_id}, {"outcome", policy::OutcomeName(v.outcome)}, {"message", v.message}};
+  if (!v.path.empty()) j["path"] = v.path;
+  if (v.line > 0) j["line"] = v.line;
+  if (!v.commit.empty()) j["commit"] = v.commit;
+  if (!v.detail.empty()) j["detail"] = v.detail;
+  return j;
+}
+
+json FindingJson(const scan::Finding& f) {
+  return {{"rule", f.rule_id}, {"path", f.path},       {"line", f.line},
+          {"column", f.column}, {"masked", f.masked}, {"fingerprint", f.fingerprint},
+          {"commit", f.commit}};
+}
+
+std::string UpstreamRefFor(const std::string& ref) {
+  static constexpr std::string_view kHeads = "refs/heads/";
+  static constexpr std::string_view kTags = "refs/tags/";
+  if (ref.rfind(kHeads, 0) == 0) return "refs/agentgate/upstream/heads/" + ref.substr(kHeads.size());
+  if (ref.rfind(kTags, 0) == 0) return "refs/agentgate/upstream/tags/" + ref.substr(kTags.size());
+  return "";
+}
+
+void Report(FILE* out, const check::RefDecision& d, const std::optional<int64_t>& request,
+            size_t max_lines) {
+  const std::string& ref = d.update.ref_name;
+  std::string rules;
+  for (const std::string& r : d.rules) rules += (rules.empty() ? "" : ", ") + r;
+  switch (d.outcome) {
+    case policy::Outcome::kBlock:
+      Say(out, ref + ": BLOCKED by " + rules);
+      break;
+    case policy::Outcome::kHold:
+      if (!request) {
+        Say(out, ref + ": would be held for review (" + rules + "), but the push is refused");
+        break;
+      }
+      Say(out, ref + ": accepted into the mirror, held for review as request " +
+                   std::to_string(request.value_or(0)) + " (" + rules + ")");
+      break;
+    case policy::Outcome::kAllow:
+      if (!request) {
+        Say(out, ref + ": would be auto-approved (" + rules + "), but the push is refused");
+        break;
+      }
+      Say(out, ref + ": accepted and auto-approved by rule " + rules + " as request " +
+                   std::to_string(request.value_or(0)));
+      break;
+  }
+  size_t shown = 0;
+  for (const check::Violation& v : d.violations) {
+    if (v.outcome == policy::Outcome::kAllow) continue;
+    if (shown++ >= max_lines) continue;
+    std::string where = v.path.empty() ? "" : " " + v.path + (v.line > 0 ? ":" + std::to_string(v.line) : "");
+    std::string commit = v.commit.empty() ? "" : " in " + v.commit.substr(0, 12);
+    Say(out, "  [" + std::string(policy::OutcomeName(v.outcome)) + " " + v.rule_id + "]" + where +
+                 commit + (v.detail.empty() ? "" : ": " + v.detail));
+    Say(out, "      " + v.message);
+  }
+  if (shown > max_lines) Say(out, "  ... and " + std::to_string(shown - max_lines) + " more");
+  for (const scan::SkipNote& n : d.notes) Say(out, "  note: " + n.path + ": " + n.reason);
+  json machine = {{"ref", ref},
+                  {"outcome", policy::OutcomeName(d.outcome)},
+                  {"request", request ? json(*request) : json(nullptr)},
+                  {"rules", d.rules},
+                  {"violations", json::array()},
+                  {"findings", json::array()}};
+  size_t n = 0;
+  for (const check::Violation& v : d.violations) {
+    if (n++ < max_lines) machine["violations"].push_back(ViolationJson(v));
+  }
+  n = 0;
+  for (const scan::Finding& f : d.findings) {
+    if (n++ < max_lines) machine["findings"].push_back(FindingJson(f));
+  }
+  Say(out, machine.dump());
+}
+
+}  // namespace
+
+int RunPreReceive(const HookOptions& options, std::string_view input, FILE* out) {
+  Result<HookContext> ctx_or = LoadHookContext(options);
+  if (!ctx_or.ok()) return Refuse(out, ctx_or.status());
+  HookContext& ctx = *ctx_or;
+
+  Result<std::vector<git::RefUpdate>> updates = git::ParseRefUpdates(input, options.max_ref_updates);
+  if (!updates.ok()) return Refuse(out, updates.status());
+  if (updates->empty()) return 0;
+
+  Result<std::shared_ptr<const policy::Policy>> policy = policy::LoadPolicy(ctx.config->policy_path);
+  if (!policy.ok()) {
+    return Refuse(out, Status::FailedPrecondition("the policy does not load (every push is refused "
+                                                  "until an admin fixes it):\n" +
+                                                  policy.status().message()));
+  }
+  const policy::Policy& pol = **policy;
+
+  scan::ScannerOptions scan_options;
+  scan_options.rule_files = pol.secrets.rule_files;
+  scan_options.builtin_rules = pol.secrets.builtin_rules;
+  scan_options.honor_inline_allow = pol.secrets.honor_inline_allow;
+  scan_options.max_blob_bytes = pol.secrets.max_blob_bytes;
+  scan_options.fingerprint_key = ctx.server_key;
+  Result<std::shared_ptr<const scan::Scanner>> scanner = scan::Scanner::Create(scan_options);
+  if (!scanner.ok()) return Refuse(out, scanner.status().WithContext("secret rules do not load"));
+
+  Result<std::vector<std::string>> push_options = PushOptions(options, **scanner);
+  if (!push_options.ok()) return Refuse(out, push_options.status());
+
+  // Inside a hook, git's environment points at the quarantined objects.
+  Result<git::RepoPtr> repo = std::getenv("GIT_DIR") ? git::OpenRepoFromEnv()
+                                                      : git::OpenRepo(ctx.repo->path);
+  if (!repo.ok()) return Refuse(out, repo.status());
+
+  check::PushContext push{ctx.repo->name, ctx.identity, ctx.groups};
+  check::CheckOptions check_options;
+  check_options.inspect.max_diff_blob_bytes = pol.secrets.max_blob_bytes;
+  Result<std::vector<check::RefDecision>> decisions =
+      check::CheckPush(repo->get(), pol, **scanner, push, *updates, check_options);
+  if (!decisions.ok()) return Refuse(out, decisions.status().WithContext("the push could not be checked"));
+
+  bool blocked = std::any_of(decisions->begin(), decisions->end(), [](const check::RefDecision& d) {
+    return d.outcome == policy::Outcome::kBlock;
+  });
+
+  // Record every decision, and the accepted updates as requests, atomically.
+  Result<std::unique_ptr<store::Db>> db = store::Db::Open(ctx.config->db_path());
+  if (!db.ok()) return Refuse(out, db.status().WithContext("the decision cannot be recorded"));
+  std::vector<std::optional<int64_t>> request_ids(decisions->size());
+  {
+    store::Transaction tx(**db);
+    if (!tx.status().ok()) return Refuse(out, tx.status().WithContext("the decision cannot be recorded"));
+    json groups_json = ctx.groups;
+    json options_json = *push_options;
+    for (size_t i = 0; i < decisions->size(); ++i) {
+      const check::RefDecision& d = (*decisions)[i];
+      json violations = json::array();
+      for (const check::Violation& v : d.violations) violations.push_back(ViolationJson(v));
+      json findings = json::array();
+      for (const scan::Finding& f : d.findings) findings.push_back(FindingJson(f));
+      json notes = json::array();
+      for (const scan::SkipNote& n : d.notes) notes.push_back({{"path", n.path}, {"reason", n.reason}});
+      json rules = json::array();
+      for (const check::Violation& v : d.violations) {
+        if (std::find(d.rules.begin(), d.rules.end(), v.rule_id) != d.rules.end()) {
+          rules.push_back({{"id", v.rule_id}, {"outcome", policy::OutcomeName(v.outcome)},
+                           {"message", v.message}});
+        }
+      }
+      if (!blocked) {
+        store::Request r;
+        r.repo = ctx.repo->name;
+        r.ref = d.update.ref_name;
+        r.old_oid = d.update.old_oid;
+        r.new_oid = d.update.new_oid;
+        r.identity = ctx.identity;
+        r.groups_json = groups_json.dump();
+        r.method = ctx.method;
+        r.claims_json = ctx.claims_json;
+        r.http_request_id = ctx.http_request_id;
+        r.outcome = d.outcome == policy::Outcome::kAllow ? "allow" : "hold";
+        r.rules_json = rules.dump();
+        r.findings_json = findings.dump();
+        r.notes_json = notes.dump();
+        r.push_options_json = options_json.dump();
+        r.commits_json = json(d.commits).dump();
+        std::string upstream_ref = UpstreamRefFor(d.update.ref_name);
+        Result<std::string> base = upstream_ref.empty()
+                                       ? Result<std::string>(Status::NotFound(""))
+                                       : git::ResolveRef(repo->get(), upstream_ref);
+        r.upstream_base = base.ok() ? *base : std::string(git::kZeroOid);
+        policy::ReviewRequirement review = d.review;
+        if (review.users.empty() && review.groups.empty()) {
+          review.users = pol.reviewers.users;
+          review.groups = pol.reviewers.groups;
+        }
+        r.quorum = std::max({1, review.quorum, pol.reviewers.quorum});
+        r.review_users_json = json(review.users).dump();
+        r.review_groups_json = json(review.groups).dump();
+        Result<int64_t> id = store::InsertRequest(**db, r, pol.request_ttl.count());
+        if (!id.ok()) return Refuse(out, id.status().WithContext("the request cannot be recorded"));
+        request_ids[i] = *id;
+      }
+      store::AuditEvent e;
+      e.kind = "push.decision";
+      e.actor = ctx.identity;
+      e.repo = ctx.repo->name;
+      e.request_id = request_ids[i];
+      json data = {{"ref", d.update.ref_name},     {"old", d.update.old_oid},
+                   {"new", d.update.new_oid},      {"outcome", policy::OutcomeName(d.outcome)},
+                   {"push_refused", blocked},      {"rules", d.rules},
+                   {"violations", violations},     {"findings", findings},
+                   {"notes", notes},               {"push_options", options_json},
+                   {"groups", groups_json},        {"method", ctx.method},
+                   {"http_request_id", ctx.http_request_id},
+                   {"commits", d.commits.size()}};
+      e.data_json = data.dump();
+      Result<int64_t> seq = store::AppendAudit(**db, e);
+      if (!seq.ok()) return Refuse(out, seq.status().WithContext("the decision cannot be recorded"));
+    }
+    Status committed = tx.Commit();
+    if (!committed.ok()) return Refuse(out, committed.WithContext("the decision cannot be recorded"));
+  }
+
+  for (size_t i = 0; i < decisions->size(); ++i) {
+    Report(out, (*decisions)[i], request_ids[i], options.max_lines_per_ref);
+  }
+  if (blocked) {
+    Say(out, "push refused: at least one ref update is blocked, so nothing of this push was accepted");
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ag::hook

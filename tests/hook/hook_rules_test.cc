@@ -1,0 +1,394 @@
+// End to end: the real git client pushes to a real bare repo whose
+// pre-receive and post-receive hooks are agentgate's; one test per rule.
+#include <nlohmann/json.hpp>
+
+#include "hook/hook_fixture.h"
+
+namespace ag::testing {
+namespace {
+
+// Built at run time so this file holds no literal secret.
+std::string FakeAwsKey() { return std::string("AKIA") + "Z7VRSQ5TXNAMEQ3K"; }
+std::string FakeGithubToken() { return std::string("ghp_") + "r8Kq2Xw7Lm4Np9Tb6Vc3Zs1Ye5Ud0Ha8Jf2G"; }
+
+class HookRulesTest : public HookFixture {
+ protected:
+  // The parsed machine-readable line for `ref` from a push's output.
+  nlohmann::json Machine(const std::string& output, const std::string& ref) {
+    std::istringstream in(output);
+    std::string line;
+    const std::string marker = "agentgate: {";
+    while (std::getline(in, line)) {
+      size_t at = line.find(marker);
+      if (at == std::string::npos) continue;
+      auto j = nlohmann::json::parse(line.substr(at + marker.size() - 1), nullptr, false);
+      if (!j.is_discarded() && j.value("ref", "") == ref) return j;
+    }
+    return nlohmann::json();
+  }
+  bool Fired(const nlohmann::json& m, const std::string& rule) {
+    if (!m.is_object()) return false;
+    for (const auto& v : m["violations"]) {
+      if (v.value("rule", "") == rule) return true;
+    }
+    return false;
+  }
+  void Branch(const std::string& name) { ASSERT_EQ(Git(work_, "checkout -q -b " + name).exit_code, 0); }
+};
+
+TEST_F(HookRulesTest, CleanChangeIsHeldAsPendingRequest) {
+  Branch("agent/feature");
+  Write("src/app.py", "print('hello, world')\n");
+  Commit("greet the world");
+  RunResult r = Push("agent/feature");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/feature");
+  ASSERT_TRUE(m.is_object()) << r.output;
+  EXPECT_EQ(m["outcome"], "hold");
+  EXPECT_EQ(m["rules"], nlohmann::json::array({"default"}));
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kPending);
+  EXPECT_EQ(reqs[0].identity.rfind("local:", 0), 0u);
+  EXPECT_EQ(reqs[0].new_oid, Head());
+  EXPECT_EQ(reqs[0].upstream_base, std::string(40, '0'));  // new branch upstream
+  std::string id = std::to_string(reqs[0].id);
+  EXPECT_EQ(BareRef("refs/agentgate/requests/" + id), Head());
+  EXPECT_EQ(BareRef("refs/agentgate/state/" + id + "/pending"), Head());
+  EXPECT_EQ(BareRef("refs/heads/agent/feature"), Head());
+  EXPECT_NE(r.output.find("held for review as request " + id), std::string::npos) << r.output;
+}
+
+TEST_F(HookRulesTest, SecretAddedAndRemovedInsideOnePushIsBlockedAndMasked) {
+  Branch("agent/leak");
+  Write("src/settings.py", "AWS_ACCESS_KEY_ID = \"" + FakeAwsKey() + "\"\n");
+  Commit("add settings");
+  std::string leaking = Head();
+  Write("src/settings.py", "AWS_ACCESS_KEY_ID = os.environ['AWS_ACCESS_KEY_ID']\n");
+  Commit("read the key from the environment");
+  RunResult r = Push("agent/leak");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/leak");
+  ASSERT_TRUE(m.is_object()) << r.output;
+  EXPECT_EQ(m["outcome"], "block");
+  EXPECT_TRUE(Fired(m, "secrets")) << r.output;
+  ASSERT_FALSE(m["findings"].empty());
+  EXPECT_EQ(m["findings"][0]["commit"], leaking);
+  EXPECT_EQ(m["findings"][0]["path"], "src/settings.py");
+  EXPECT_NE(m["findings"][0]["masked"].get<std::string>().find("****"), std::string::npos);
+  // Never the whole secret: not to the pusher, not in the store.
+  EXPECT_EQ(r.output.find(FakeAwsKey()), std::string::npos);
+  EXPECT_EQ(StoreBytes().find(FakeAwsKey()), std::string::npos);
+  EXPECT_EQ(BareRef("refs/heads/agent/leak"), "");  // nothing landed
+  EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(HookRulesTest, SecretWrittenIntoAMergeCommitIsBlocked) {
+  Branch("agent/merge");
+  Write("a.txt", "a\n");
+  Commit("a");
+  ASSERT_EQ(Git(work_, "checkout -q -b side main").exit_code, 0);
+  Write("b.txt", "b\n");
+  Commit("b");
+  ASSERT_EQ(Git(work_, "checkout -q agent/merge").exit_code, 0);
+  ASSERT_EQ(Git(work_, "merge -q --no-ff --no-commit side").exit_code, 0);
+  Write("b.txt", "b\ntoken = \"" + FakeGithubToken() + "\"\n");  // the evil merge
+  Commit("merge side");
+  RunResult r = Push("agent/merge");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/merge");
+  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+  EXPECT_EQ(m["findings"][0]["commit"], Head());
+  EXPECT_EQ(r.output.find(FakeGithubToken()), std::string::npos);
+}
+
+TEST_F(HookRulesTest, ContentMergedFromAnotherParentIsNotReportedAgain) {
+  // b.txt arrives through the second parent; the merge itself adds nothing.
+  Branch("agent/merge-clean");
+  Write("a.txt", "a\n");
+  Commit("a");
+  ASSERT_EQ(Git(work_, "checkout -q -b side main").exit_code, 0);
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  ASSERT_EQ(Git(work_, "checkout -q agent/merge-clean").exit_code, 0);
+  ASSERT_EQ(Git(work_, "merge -q --no-ff -m merge side").exit_code, 0);
+  RunResult r = Push("agent/merge-clean");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/merge-clean");
+  int count = 0;
+  for (const auto& v : m["violations"]) count += v["rule"] == "protected-paths";
+  EXPECT_EQ(count, 1) << r.output;  // from commit "ci" only, not again from the merge
+}
+
+TEST_F(HookRulesTest, ProtectedPathIsHeldWithItsRule) {
+  Branch("agent/ci");
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  RunResult r = Push("agent/ci");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/ci");
+  EXPECT_EQ(m["outcome"], "hold");
+  EXPECT_EQ(m["rules"], nlohmann::json::array({"protected-paths"}));
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_NE(reqs[0].rules_json.find("protected-paths"), std::string::npos);
+}
+
+TEST_F(HookRulesTest, DeniedPathIsBlocked) {
+  Branch("agent/pem");
+  Write("certs/server.pem", "not really a key\n");
+  Commit("pem");
+  RunResult r = Push("agent/pem");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/pem"), "denied-paths")) << r.output;
+}
+
+TEST_F(HookRulesTest, DeletionIsHeld) {
+  Branch("agent/rm");
+  ASSERT_EQ(Git(work_, "rm -q docs/guide.md").exit_code, 0);
+  Commit("remove the guide");
+  RunResult r = Push("agent/rm");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/rm");
+  EXPECT_EQ(m["outcome"], "hold");
+  EXPECT_TRUE(Fired(m, "deletions"));
+}
+
+TEST_F(HookRulesTest, ConfigChangeIsHeld) {
+  Branch("agent/deps");
+  Write("package.json", "{\"dependencies\": {\"left-pad\": \"1.0.0\"}}\n");
+  Commit("deps");
+  RunResult r = Push("agent/deps");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/deps"), "config-changes"));
+}
+
+TEST_F(HookRulesTest, ForcePushIsBlocked) {
+  Branch("agent/rewrite");
+  Write("x.txt", "1\n");
+  Commit("one");
+  ASSERT_EQ(Push("agent/rewrite").exit_code, 0);
+  Write("x.txt", "2\n");
+  Git(work_, "add -A");
+  Git(work_, "commit -q --amend -m rewritten");
+  RunResult r = Push("--force agent/rewrite");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/rewrite"), "non-fast-forward")) << r.output;
+  // A fast-forward on top is fine.
+  ASSERT_EQ(Git(work_, "reset -q --hard origin/agent/rewrite").exit_code, 0);
+  Write("x.txt", "3\n");
+  Commit("three");
+  EXPECT_EQ(Push("agent/rewrite").exit_code, 0);
+}
+
+TEST_F(HookRulesTest, RefDeletionIsBlocked) {
+  Branch("agent/doomed");
+  Commit("empty");
+  ASSERT_EQ(Push("agent/doomed").exit_code, 0);
+  RunResult r = Push(":agent/doomed");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/doomed"), "ref-deletion")) << r.output;
+  EXPECT_NE(BareRef("refs/heads/agent/doomed"), "");
+}
+
+TEST_F(HookRulesTest, TagPushIsBlocked) {
+  ASSERT_EQ(Git(work_, "tag -a v1 -m v1").exit_code, 0);
+  RunResult r = Push("v1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/tags/v1"), "tags")) << r.output;
+}
+
+TEST_F(HookRulesTest, AgentMayPushOnlyItsNamespace) {
+  AsAgent("agent-7");
+  Branch("agent/ok");
+  Write("src/app.py", "print(1)\n");
+  Commit("change");
+  RunResult outside = Push("HEAD:refs/heads/main");
+  EXPECT_NE(outside.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(outside.output, "refs/heads/main"), "ref-not-allowed")) << outside.output;
+  RunResult inside = Push("agent/ok");
+  ASSERT_EQ(inside.exit_code, 0) << inside.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].identity, "agent-7");
+  EXPECT_EQ(reqs[0].groups_json, "[\"agents\"]");
+  EXPECT_EQ(reqs[0].http_request_id, "test-request");
+}
+
+TEST_F(HookRulesTest, ReservedRefsAreBlockedForEveryone) {
+  RunResult r = Push("HEAD:refs/agentgate/requests/99");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/agentgate/requests/99"), "reserved-ref")) << r.output;
+}
+
+TEST_F(HookRulesTest, ForgedIdentityEnvelopeIsRefused) {
+  AsAgent("agent-7");
+  agent_env_["AGENTGATE_IDENTITY"] = "admin";  // tampered after signing
+  Branch("agent/forged");
+  Commit("x");
+  RunResult r = Push("agent/forged");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("not signed by this server"), std::string::npos) << r.output;
+  EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(HookRulesTest, SizeAndCommitLimits) {
+  std::string policy = ReadFileOrEmpty(std::string(AG_SOURCE_DIR) + "/policies/default.yaml");
+  size_t at = policy.find("limit: 10MiB");
+  ASSERT_NE(at, std::string::npos);
+  policy.replace(at, 12, "limit: 1KiB");
+  at = policy.find("limit: 1000");
+  ASSERT_NE(at, std::string::npos);
+  policy.replace(at, 11, "limit: 3");
+  UsePolicy(policy);
+
+  Branch("agent/big");
+  Write("big.txt", std::string(2048, 'x') + "\n");
+  Commit("big");
+  RunResult big = Push("agent/big");
+  EXPECT_NE(big.exit_code, 0);
+  nlohmann::json m = Machine(big.output, "refs/heads/agent/big");
+  ASSERT_TRUE(Fired(m, "max-blob-size")) << big.output;
+
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/many main").exit_code, 0);
+  for (int i = 0; i < 4; ++i) Commit("c" + std::to_string(i));
+  RunResult many = Push("agent/many");
+  EXPECT_NE(many.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(many.output, "refs/heads/agent/many"), "max-commits")) << many.output;
+}
+
+TEST_F(HookRulesTest, BinaryFileIsHeld) {
+  Branch("agent/bin");
+  Write("logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16));
+  Commit("logo");
+  RunResult r = Push("agent/bin");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/bin");
+  EXPECT_TRUE(Fired(m, "binary-files")) << r.output;
+}
+
+TEST_F(HookRulesTest, SymlinksHeldAndEscapingSymlinksBlocked) {
+  Branch("agent/link");
+  ASSERT_EQ(Sh("ln -s guide.md " + work_ + "/docs/alias.md").exit_code, 0);
+  Commit("in-tree link");
+  RunResult in_tree = Push("agent/link");
+  ASSERT_EQ(in_tree.exit_code, 0) << in_tree.output;
+  nlohmann::json m = Machine(in_tree.output, "refs/heads/agent/link");
+  EXPECT_TRUE(Fired(m, "symlinks"));
+  EXPECT_FALSE(Fired(m, "symlink-outside"));
+
+  ASSERT_EQ(Sh("ln -s ../../etc/passwd " + work_ + "/docs/passwd").exit_code, 0);
+  Commit("escaping link");
+  RunResult out = Push("agent/link");
+  EXPECT_NE(out.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(out.output, "refs/heads/agent/link"), "symlink-outside")) << out.output;
+}
+
+TEST_F(HookRulesTest, SubmoduleIsBlocked) {
+  Branch("agent/sub");
+  ASSERT_EQ(Git(work_, "update-index --add --cacheinfo 160000," + base_ + ",vendor/lib").exit_code, 0);
+  ASSERT_EQ(Git(work_, "commit -q -m submodule").exit_code, 0);
+  RunResult r = Push("agent/sub");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/sub"), "submodules")) << r.output;
+}
+
+TEST_F(HookRulesTest, ExecutableBitChangeIsHeld) {
+  Branch("agent/chmod");
+  ASSERT_EQ(Git(work_, "update-index --chmod=+x src/app.py").exit_code, 0);
+  ASSERT_EQ(Git(work_, "commit -q -m chmod").exit_code, 0);
+  RunResult r = Push("agent/chmod");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(Fired(Machine(r.output, "refs/heads/agent/chmod"), "executable-bit")) << r.output;
+}
+
+TEST_F(HookRulesTest, AllowPathsRuleAutoApproves) {
+  UsePolicyFile(std::string(AG_SOURCE_DIR) + "/policies/examples/docs-auto-approve.yaml");
+  Branch("agent/docs");
+  Write("docs/guide.md", "a better guide\n");
+  Commit("docs");
+  RunResult r = Push("agent/docs");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/docs");
+  EXPECT_EQ(m["outcome"], "allow") << r.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kApproved);
+  EXPECT_EQ(BareRef("refs/agentgate/state/" + std::to_string(reqs[0].id) + "/approved"), Head());
+
+  // The same rule does not approve a change outside docs/.
+  Write("src/app.py", "print(2)\n");
+  Commit("code");
+  RunResult code = Push("agent/docs");
+  ASSERT_EQ(code.exit_code, 0) << code.output;
+  EXPECT_EQ(Machine(code.output, "refs/heads/agent/docs")["outcome"], "hold");
+}
+
+TEST_F(HookRulesTest, MalformedPolicyRefusesEveryPush) {
+  UsePolicy("version: 1\nrules:\n  - id: x\n    kind: no_such_kind\n");
+  Branch("agent/any");
+  Commit("x");
+  RunResult r = Push("agent/any");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("policy does not load"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(policy_ + ":4:"), std::string::npos) << r.output;
+  EXPECT_EQ(BareRef("refs/heads/agent/any"), "");
+}
+
+TEST_F(HookRulesTest, PushOptionsAreRecordedAndSecretsInThemMasked) {
+  Branch("agent/opts");
+  Commit("x");
+  RunResult r = Push("-o task=JIRA-42 -o " + Quote("note=" + FakeGithubToken()) + " agent/opts");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  auto opts = nlohmann::json::parse(reqs[0].push_options_json);
+  ASSERT_EQ(opts.size(), 2u);
+  EXPECT_EQ(opts[0], "task=JIRA-42");
+  EXPECT_EQ(opts[1].get<std::string>().find(FakeGithubToken()), std::string::npos);
+  EXPECT_EQ(StoreBytes().find(FakeGithubToken()), std::string::npos);
+}
+
+TEST_F(HookRulesTest, NewPushSupersedesThePendingRequest) {
+  Branch("agent/twice");
+  Commit("one");
+  ASSERT_EQ(Push("agent/twice").exit_code, 0);
+  Commit("two");
+  ASSERT_EQ(Push("agent/twice").exit_code, 0);
+  auto reqs = Requests();  // newest first
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kPending);
+  EXPECT_EQ(reqs[1].status, store::RequestStatus::kSuperseded);
+  EXPECT_EQ(BareRef("refs/agentgate/state/" + std::to_string(reqs[1].id) + "/pending"), "");
+}
+
+TEST_F(HookRulesTest, OddRefNamesAndEmptyPushes) {
+  Branch("agent/ünï-côdé#1");
+  Commit("x");
+  RunResult r = Push("agent/ünï-côdé#1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Machine(r.output, "refs/heads/agent/ünï-côdé#1")["outcome"], "hold") << r.output;
+  RunResult again = Push("agent/ünï-côdé#1");  // nothing new: git runs no hook
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(Requests().size(), 1u);
+}
+
+TEST_F(HookRulesTest, EveryDecisionIsAudited) {
+  Branch("agent/audit");
+  Write("certs/x.pem", "k\n");
+  Commit("pem");
+  ASSERT_NE(Push("agent/audit").exit_code, 0);
+  auto db = OpenDb();
+  ASSERT_TRUE(db);
+  auto q = db->Prepare("SELECT kind, actor, data_json FROM audit WHERE kind='push.decision'");
+  ASSERT_TRUE(q.ok());
+  auto row = q->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(q->Text(1).rfind("local:", 0), 0u);
+  auto data = nlohmann::json::parse(q->Text(2));
+  EXPECT_EQ(data["outcome"], "block");
+  EXPECT_EQ(data["ref"], "refs/heads/agent/audit");
+}
+
+}  // namespace
+}  // namespace ag::testing
