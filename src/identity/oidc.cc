@@ -151,14 +151,17 @@ std::shared_ptr<const KeySet> OidcIssuer::Refresh(TimePoint now) const {
   }
   fetch_count_.fetch_add(1);
   Result<std::shared_ptr<const KeySet>> fetched = Fetch();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (fetched.ok()) {
-    keys_ = std::move(fetched).value();
-    fetched_at_ = now;
-  } else if (options_.on_fetch_error) {
-    options_.on_fetch_error(fetched.status().WithContext("oidc issuer " + config_.issuer));
+  if (!fetched.ok()) {
+    if (options_.on_fetch_error) {
+      options_.on_fetch_error(fetched.status().WithContext("oidc issuer " + config_.issuer));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    return keys_;  // the previous keys stay in use
   }
-  return keys_;  // on failure the previous keys stay in use
+  std::lock_guard<std::mutex> lock(mu_);
+  keys_ = std::move(fetched).value();
+  fetched_at_ = now;
+  return keys_;
 }
 
 Status OidcIssuer::CheckClaims(const json& claims, TimePoint now, std::string* audience) const {
