@@ -1,0 +1,82 @@
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "git/git.h"
+#include "sync/sync.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace ag::sync {
+namespace {
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+Status SetConfig(git_repository* repo, const char* key, const char* value) {
+  git_config* c = nullptr;
+  int rc = git_repository_config(&c, repo);
+  git::ConfigPtr owner(c);
+  if (rc != 0) return git::GitStatus(rc, "cannot open the mirror's config");
+  rc = git_config_set_string(c, key, value);
+  if (rc != 0) return git::GitStatus(rc, std::string("cannot set ") + key);
+  return Status::Ok();
+}
+
+Status Build(const config::Config& config, const config::RepoConfig& repo,
+             const CreateOptions& options, const std::string& path) {
+  git_repository_init_options init = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+  init.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+  init.initial_head = "main";
+  git_repository* r = nullptr;
+  int rc = git_repository_init_ext(&r, path.c_str(), &init);
+  git::RepoPtr mirror(r);
+  if (rc != 0) return git::GitStatus(rc, "cannot create " + path);
+  // Agents send push options (review notes); git refuses them unless advertised.
+  AG_RETURN_IF_ERROR(SetConfig(mirror.get(), "receive.advertisePushOptions", "true"));
+  // Reflogs for every ref: part of the audit trail.
+  AG_RETURN_IF_ERROR(SetConfig(mirror.get(), "core.logAllRefUpdates", "true"));
+  // git http-backend serves receive-pack only behind agentgate-mirror, which
+  // has authenticated the client already.
+  AG_RETURN_IF_ERROR(SetConfig(mirror.get(), "http.receivepack", "true"));
+  mirror.reset();
+
+  std::error_code ec;
+  std::filesystem::create_directories(path + "/hooks", ec);
+  if (ec) return Status::Io("cannot create " + path + "/hooks: " + ec.message());
+  for (const char* hook : {"pre-receive", "post-receive"}) {
+    std::string script = "#!/bin/sh\n# Installed by `agentgate repo add`.\nexec " +
+                         ShellQuote(options.bindir + "/agentgate-" + hook) + " --config " +
+                         ShellQuote(options.config_path) + " --repo " + ShellQuote(repo.name) + "\n";
+    AG_RETURN_IF_ERROR(WriteFileAtomic(path + "/hooks/" + hook, script, 0755));
+  }
+  AG_ASSIGN_OR_RETURN(SyncResult first, SyncRepo(config, repo, nullptr));
+  LogInfo("repo.created", {{"repo", repo.name}, {"path", path},
+                           {"head", first.default_branch.empty() ? "refs/heads/main" : first.default_branch},
+                           {"refs", std::to_string(first.client_updated)}});
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CreateMirror(const config::Config& config, const config::RepoConfig& repo,
+                    const CreateOptions& options) {
+  git::GitInit();
+  const std::string path = MirrorPath(config, repo);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return Status::AlreadyExists(path + " already exists");
+  if (options.config_path.empty() || options.config_path[0] != '/') {
+    return Status::InvalidArgument("the config path baked into the hooks must be absolute");
+  }
+  Status st = Build(config, repo, options, path);
+  if (!st.ok()) std::filesystem::remove_all(path, ec);
+  return st;
+}
+
+}  // namespace ag::sync
