@@ -28,6 +28,11 @@ struct DbOptions {
   bool read_only = false;
   // Create the file if missing. Default true.
   bool create = true;
+  // fsync on every commit (synchronous=FULL). Default false: WAL with
+  // synchronous=NORMAL, which survives any process crash (kill -9) with every
+  // committed transaction and stays consistent on power loss, where it may
+  // drop the last commits: the same guarantee git gives its refs by default.
+  bool sync_every_commit = false;
 };
 
 class Db;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark of the pre-receive hook's added latency (issue 2).
+#
+# The same pushes go to two bare repos on local disk, one without hooks and one
+# with agentgate's hooks and the default policy; each push is timed end to end
+# (git push wall time) and the hook alone is timed and its peak RSS measured
+# by a wrapper. Results are medians over RUNS pushes.
+#
+#   small:   1 commit, 3 files                        (target: <= 1.3x)
+#   large:   1 commit, 5,000 files, 100 MB            (target: hook peak RSS < 100 MB)
+#   history: the small push into a repo with 100,000 commits vs 10 commits
+#            (target: hook time changes by <= 1.2x)
+#
+# Usage: bench/hook/run.sh [BUILD_DIR]   (default build/)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$(cd "${1:-$root/build}/bin" && pwd)
+RUNS=${RUNS:-15}
+work=$(mktemp -d /tmp/agentgate-bench-hook-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# make_repo NAME COMMITS [hooked]: a bare repo with COMMITS commits of history.
+make_repo() {
+  local name=$1 commits=$2 hooked=${3:-}
+  local bare=$work/$name.git
+  git init -q --bare -b main "$bare"
+  git -C "$bare" config receive.advertisePushOptions true
+  {
+    for ((i = 1; i <= commits; i++)); do
+      printf 'commit refs/heads/main\ncommitter Bench <b@example.com> %d +0000\ndata 2\nc\n' $((1700000000 + i))
+      printf 'M 100644 inline history.txt\ndata %d\n%s\n' $((${#i} + 1)) "$i"
+    done
+  } | git -C "$bare" fast-import --quiet
+  if [ -n "$hooked" ]; then
+    mkdir -p "$work/$name-data"
+    cp "$root/policies/default.yaml" "$work/$name-policy.yaml"
+    cat > "$work/$name.yaml" <<YAML
+data_dir: $work/$name-data
+policy: $work/$name-policy.yaml
+repos:
+  - name: $name
+    path: $bare
+YAML
+    for hook in pre-receive post-receive; do
+      cat > "$bare/hooks/$hook" <<SH
+#!/bin/sh
+# Times the hook alone and records its peak RSS (KiB).
+start=\$(date +%s%N)
+/usr/bin/time -f %M -o "$work/$name.$hook.rss" "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name"
+rc=\$?
+echo \$(( (\$(date +%s%N) - start) / 1000000 )) >> "$work/$name.$hook.ms"
+cat "$work/$name.$hook.rss" >> "$work/$name.$hook.rsslog"
+exit \$rc
+SH
+      chmod +x "$bare/hooks/$hook"
+    done
+  fi
+}
+
+# clone_of NAME: a work clone of repo NAME.
+clone_of() {
+  local dir=$work/$1.work
+  git clone -q "$work/$1.git" "$dir" 2>/dev/null
+  git -C "$dir" config user.email b@example.com
+  git -C "$dir" config user.name Bench
+  echo "$dir"
+}
+
+# small_push DIR I: one commit with 3 small files on a new agent branch.
+small_push() {
+  local dir=$1 i=$2
+  git -C "$dir" checkout -q -B "agent/s$i" main
+  for f in a b c; do printf 'change %s %s\n' "$i" "$f" > "$dir/$f.txt"; done
+  git -C "$dir" add -A && git -C "$dir" commit -q -m "small $i"
+  local t0; t0=$(now_ms)
+  git -C "$dir" push -q origin "agent/s$i" 2>/dev/null
+  echo $(( $(now_ms) - t0 ))
+}
+
+echo "agentgate hook benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git --version)"
+
+make_repo plain 10
+make_repo hooked 10 hooked
+plain_w=$(clone_of plain); hooked_w=$(clone_of hooked)
+for i in 0 1 2; do small_push "$plain_w" "w$i" >/dev/null; small_push "$hooked_w" "w$i" >/dev/null; done  # warm-up
+: > "$work/hooked.pre-receive.ms"
+p=(); h=()
+for ((i = 0; i < RUNS; i++)); do
+  p+=("$(small_push "$plain_w" "$i")")
+  h+=("$(small_push "$hooked_w" "$i")")
+done
+small_plain=$(printf '%s\n' "${p[@]}" | median)
+small_hooked=$(printf '%s\n' "${h[@]}" | median)
+small_hook_only=$(median < "$work/hooked.pre-receive.ms")
+echo "small push (1 commit, 3 files): no hook ${small_plain} ms, with hook ${small_hooked} ms," \
+     "ratio $(awk "BEGIN{printf \"%.2f\", $small_hooked/$small_plain}"), pre-receive alone ${small_hook_only} ms"
+
+# Large push: 5,000 files of ~20 KB of text, 100 MB in one commit.
+large_push() {
+  local dir=$1
+  git -C "$dir" checkout -q -B agent/large main
+  mkdir -p "$dir/large"
+  python3 - "$dir/large" <<'PY'
+import os, random, sys
+random.seed(7)
+words = [''.join(random.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(random.randint(2, 9))) for _ in range(5000)]
+for i in range(5000):
+    d = os.path.join(sys.argv[1], 'd%02d' % (i % 50))
+    os.makedirs(d, exist_ok=True)
+    lines = []
+    size = 0
+    while size < 20000:
+        line = ' '.join(random.choice(words) for _ in range(12)) + '\n'
+        lines.append(line); size += len(line)
+    open(os.path.join(d, 'f%04d.txt' % i), 'w').write(''.join(lines))
+PY
+  git -C "$dir" add -A && git -C "$dir" commit -q -m large
+  local t0; t0=$(now_ms)
+  git -C "$dir" push -q origin agent/large 2>/dev/null
+  echo $(( $(now_ms) - t0 ))
+}
+: > "$work/hooked.pre-receive.ms"; : > "$work/hooked.pre-receive.rsslog"
+large_plain=$(large_push "$plain_w")
+large_hooked=$(large_push "$hooked_w")
+large_hook_only=$(tail -1 "$work/hooked.pre-receive.ms")
+large_rss=$(tail -1 "$work/hooked.pre-receive.rsslog")
+echo "large push (5,000 files, $(du -sm "$hooked_w/large" | cut -f1) MB): no hook ${large_plain} ms, with hook ${large_hooked} ms," \
+     "ratio $(awk "BEGIN{printf \"%.2f\", $large_hooked/$large_plain}"), pre-receive alone ${large_hook_only} ms," \
+     "pre-receive peak RSS $((large_rss / 1024)) MB"
+
+# History: the small push into 100,000 commits of history vs 10.
+make_repo deep 100000 hooked
+deep_w=$(clone_of deep)
+for i in 0 1 2; do small_push "$deep_w" "w$i" >/dev/null; done
+: > "$work/deep.pre-receive.ms"
+for ((i = 0; i < RUNS; i++)); do small_push "$deep_w" "$i" >/dev/null; done
+deep_hook=$(median < "$work/deep.pre-receive.ms")
+echo "history: pre-receive ${small_hook_only} ms with 10 commits, ${deep_hook} ms with 100,000 commits," \
+     "ratio $(awk "BEGIN{printf \"%.2f\", $deep_hook/$small_hook_only}")"
