@@ -1,0 +1,56 @@
+// agentgate-mirror: the smart-HTTP front of the mirror (see docs/mirror.md).
+//
+//   agentgate-mirror --config /etc/agentgate/agentgate.yaml
+//
+// Exit codes: 0 stopped by SIGTERM/SIGINT; 2 bad flags or configuration, or
+// the server could not start (address in use, TLS files, keys).
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "config/config.h"
+#include "mirror/server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"agentgate-mirror: the guarded git mirror's HTTP server"};
+  std::string config_path;
+  int grace = 30;
+  app.add_option("--config", config_path, "configuration file (YAML)")->required();
+  app.add_option("--shutdown-grace", grace, "seconds in-flight requests get after SIGTERM");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  // A client hanging up must surface as EPIPE, not kill the daemon; children
+  // must stay waitable (an ignored SIGCHLD breaks waitpid).
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
+
+  std::error_code fs_ec;
+  std::string absolute = std::filesystem::absolute(config_path, fs_ec).lexically_normal().string();
+  if (fs_ec) absolute = config_path;
+  auto config = ag::config::LoadConfig(absolute);
+  if (!config.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: bad configuration: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  ag::mirror::ServerOptions options;
+  options.config_path = absolute;
+  options.shutdown_grace_seconds = grace;
+  options.on_listening = [](const std::string& where) {
+    std::printf("listening on %s\n", where.c_str());
+    std::fflush(stdout);
+  };
+  ag::Status status = ag::mirror::RunServer(*config, options);
+  if (!status.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: %s\n", status.ToString().c_str());
+    return 2;
+  }
+  return 0;
+}

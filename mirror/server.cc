@@ -1,0 +1,887 @@
+// The one translation unit with Beast and Asio's socket code (see server.h).
+#include "mirror/server.h"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstdlib>
+#include <map>
+#include <optional>
+
+#include "identity/identity.h"
+#include "mirror/cgi.h"
+#include "mirror/child.h"
+#include "util/log.h"
+#include "mirror/metrics.h"
+#include "mirror/routes.h"
+#include "util/crypto.h"
+#include "util/signed_env.h"
+
+namespace ag::mirror {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+constexpr size_t kIoChunk = 64 << 10;         // one read from the socket or a pipe
+constexpr size_t kStderrChunk = 4 << 10;
+constexpr size_t kStderrLineMax = 512;        // longer child stderr lines are cut
+constexpr int kStderrLinesMax = 50;           // per request; the rest is dropped
+constexpr auto kWatchdogPeriod = std::chrono::seconds(1);
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Everything sessions share. Members below `ioc` are touched on the network
+// thread only, except `metrics` and `auth` (thread-safe).
+struct ServerState {
+  std::shared_ptr<const config::Config> config;
+  std::string config_path;
+  std::string server_key;
+  std::string env_path, env_home;
+  std::unique_ptr<identity::Authenticator> auth;
+  Metrics metrics;
+  net::io_context* ioc = nullptr;
+  net::thread_pool* blocking = nullptr;
+  ssl::context* tls = nullptr;  // null: plain HTTP
+  uint32_t in_flight = 0;
+  std::map<std::string, uint32_t> per_identity;
+  bool stopping = false;
+  size_t sessions = 0;
+  std::function<void()> on_drained;  // stopping and the last session ended
+};
+
+// The one place async errors are reported. Ordinary ends of connections are
+// not worth a line.
+void Fail(const error_code& ec, std::string_view what, std::string_view id = "-") {
+  if (ec == net::error::operation_aborted || ec == net::error::eof ||
+      ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+      ec == net::error::broken_pipe || ec == ssl::error::stream_truncated) {
+    return;
+  }
+  std::string msg = ec.message();
+  LogWarn("io_error", {{"id", std::string(id)}, {"what", std::string(what)}, {"error", msg}});
+}
+
+// A concurrency slot: counts one request in total and for its identity.
+class Slot {
+ public:
+  Slot() = default;
+  Slot(ServerState* state, std::string identity) : state_(state), identity_(std::move(identity)) {
+    ++state_->in_flight;
+    ++state_->per_identity[identity_];
+    state_->metrics.AddInFlight(1);
+  }
+  Slot(Slot&& o) noexcept : state_(std::exchange(o.state_, nullptr)), identity_(std::move(o.identity_)) {}
+  Slot& operator=(Slot&& o) noexcept {
+    Release();
+    state_ = std::exchange(o.state_, nullptr);
+    identity_ = std::move(o.identity_);
+    return *this;
+  }
+  ~Slot() { Release(); }
+  void Release() {
+    if (!state_) return;
+    --state_->in_flight;
+    auto it = state_->per_identity.find(identity_);
+    if (it != state_->per_identity.end() && --it->second == 0) state_->per_identity.erase(it);
+    state_->metrics.AddInFlight(-1);
+    state_ = nullptr;
+  }
+
+ private:
+  ServerState* state_ = nullptr;
+  std::string identity_;
+};
+
+std::string NewRequestId() {
+  Result<std::string> bytes = RandomBytes(8);
+  return bytes.ok() ? HexEncode(*bytes) : "0000000000000000";
+}
+
+// One exchange (request and response) on a connection.
+struct Exchange {
+  std::string id;
+  Clock::time_point start = Clock::now();
+  std::string method, path;
+  std::string_view route_name = "none";
+  RouteMatch match;
+  std::optional<identity::Identity> identity;
+  int status = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+  bool keep_alive = false;
+  bool logged = false;
+  Slot slot;
+  // CGI streaming state.
+  std::unique_ptr<CgiChild> child;
+  CgiHeaderParser cgi;
+  bool body_done = false;       // request body fully read (and passed on or dropped)
+  bool body_complete = false;   // request body fully read from the client
+  bool discarding = false;      // the child stopped reading; the body is dropped
+  bool response_started = false;
+  bool response_done = false;
+  bool stdout_eof = false;
+  bool stderr_eof = false;
+  bool child_exited = false;
+  bool watching_disconnect = false;
+  const char* pending = nullptr;  // child body bytes waiting for the socket
+  size_t pending_len = 0;
+  std::unique_ptr<char[]> in_buf, out_buf, err_buf;
+  std::string err_line;
+  int err_lines = 0;
+  std::unique_ptr<http::response<http::empty_body>> res;
+  std::unique_ptr<http::response_serializer<http::empty_body>> serializer;
+};
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(std::shared_ptr<ServerState> state, Stream stream, std::string remote)
+      : state_(std::move(state)),
+        stream_(std::move(stream)),
+        buffer_(state_->config->limits.max_header_bytes + 2 * kIoChunk),
+        timer_(*state_->ioc),
+        remote_(std::move(remote)) {
+    ++state_->sessions;
+  }
+
+  ~Session() {
+    if (ex_ && ex_->child) ex_->child.reset();  // kills and reaps
+    if (--state_->sessions == 0 && state_->stopping && state_->on_drained) state_->on_drained();
+  }
+
+  void Start() {
+    Arm();
+    header_deadline_ = Clock::now() + state_->config->limits.idle_timeout;
+    if constexpr (kTls) {
+      phase_ = Phase::kHandshake;
+      stream_.async_handshake(ssl::stream_base::server, [self = Self()](const error_code& ec) {
+        if (self->closed_) return;
+        if (ec) {
+          Fail(ec, "tls handshake");
+          return self->Close();
+        }
+        self->ReadHeader();
+      });
+    } else {
+      ReadHeader();
+    }
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  enum class Phase { kHandshake, kWaiting, kRequest };
+
+  std::shared_ptr<Session> Self() { return this->shared_from_this(); }
+  const config::ServerLimits& limits() const { return state_->config->limits; }
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+  void Touch() { last_activity_ = Clock::now(); }
+  bool Stale(uint64_t gen) const { return closed_ || gen != gen_ || !ex_; }
+
+  // ---- watchdog: request deadline, idle timeout, header deadline, shutdown
+  void Arm() {
+    timer_.expires_after(kWatchdogPeriod);
+    timer_.async_wait([self = Self()](const error_code& ec) {
+      if (ec || self->closed_) return;
+      self->Check();
+      if (!self->closed_) self->Arm();
+    });
+  }
+
+  void Check() {
+    Clock::time_point now = Clock::now();
+    if (phase_ != Phase::kRequest) {
+      // Slow or silent clients: a whole header within idle_timeout.
+      if (now > header_deadline_) {
+        if (buffer_.size() > 0) LogInfo("timeout", {{"what", "header"}, {"remote", remote_}});
+        return Close();
+      }
+      if (state_->stopping && phase_ == Phase::kWaiting && buffer_.size() == 0) return Close();
+      return;
+    }
+    if (now > request_deadline_) return Abort(408, "agentgate: request timeout\n", "request_timeout");
+    if (now - last_activity_ > limits().idle_timeout) {
+      return Abort(408, "agentgate: idle timeout\n", "idle_timeout");
+    }
+  }
+
+  // ---- reading a request
+  void ReadHeader() {
+    phase_ = Phase::kWaiting;
+    ex_.reset();
+    ++gen_;
+    header_deadline_ = Clock::now() + limits().idle_timeout;
+    parser_.emplace();
+    parser_->header_limit(limits().max_header_bytes);
+    parser_->body_limit(limits().max_body_bytes);  // explicit: body_limit(none) is broken in 1.74
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = Self()](const error_code& ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(error_code ec) {
+    if (closed_) return;
+    phase_ = Phase::kRequest;
+    ex_ = std::make_unique<Exchange>();
+    ex_->id = NewRequestId();
+    Touch();
+    request_deadline_ = Clock::now() + limits().request_timeout;
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted) {
+      ex_.reset();
+      return Close();
+    }
+    if (ec == http::error::header_limit) {
+      return SendSimple(431, "agentgate: request header too large\n", true);
+    }
+    if (ec == http::error::body_limit) {
+      return SendSimple(413, "agentgate: request body too large\n", true);
+    }
+    if (ec == net::error::connection_reset || ec == ssl::error::stream_truncated) {
+      ex_.reset();
+      return Close();
+    }
+    if (ec) {
+      Fail(ec, "read header", ex_->id);
+      return SendSimple(400, "agentgate: bad request\n", true);
+    }
+    const auto& req = parser_->get();
+    ex_->method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    ex_->path = std::string(target.substr(0, target.find('?')));
+    Result<RouteMatch> match = MatchRoute(ex_->method, target, *state_->config);
+    if (!match.ok()) {
+      return SendSimple(RouteErrorStatus(match.status()),
+                        "agentgate: " + match.status().message() + "\n", !parser_->is_done());
+    }
+    ex_->match = std::move(match).value();
+    ex_->route_name = ex_->match.route->name;
+    switch (ex_->match.route->kind) {
+      case RouteKind::kHealthz:
+        return SendSimple(state_->stopping ? 503 : 200, state_->stopping ? "stopping\n" : "ok\n",
+                          !parser_->is_done());
+      case RouteKind::kMetrics:
+        return ServeMetrics();
+      default:
+        return Authenticate();
+    }
+  }
+
+  void ServeMetrics() {
+    uint64_t gen = gen_;
+    net::post(*state_->blocking, [self = Self(), gen] {
+      int64_t depth = QueueDepth(self->state_->config->db_path());
+      net::post(*self->state_->ioc, [self, gen, depth] {
+        if (self->Stale(gen)) return;
+        self->SendSimple(200, self->state_->metrics.Render(depth), !self->parser_->is_done(),
+                         "text/plain; version=0.0.4");
+      });
+    });
+  }
+
+  // ---- identity at the door
+  void Authenticate() {
+    const auto& req = parser_->get();
+    std::string authorization(req[http::field::authorization]);
+    if (authorization.empty()) {
+      return AuthFailed("missing", Status::Unauthenticated("authentication required"));
+    }
+    uint64_t gen = gen_;
+    // Off the network thread: an OIDC issuer's JWKS may be fetched.
+    net::post(*state_->blocking, [self = Self(), gen, authorization = std::move(authorization)] {
+      auto result = std::make_shared<Result<identity::Identity>>(
+          self->state_->auth->Authenticate(authorization, std::chrono::system_clock::now()));
+      net::post(*self->state_->ioc, [self, gen, result] {
+        if (self->Stale(gen)) return;
+        self->OnAuthenticated(std::move(*result));
+      });
+    });
+  }
+
+  void AuthFailed(std::string_view reason, const Status& status) {
+    state_->metrics.CountAuthFailure(reason);
+    LogWarn("auth_failure", {{"id", ex_->id},
+                                      {"reason", std::string(reason)},
+                                      {"remote", remote_},
+                                      {"path", ex_->path},
+                                      {"message", status.message()}});
+    bool close = !parser_->is_done();
+    if (status.code() == Code::kPermissionDenied) {
+      return SendSimple(403, "agentgate: " + status.message() + "\n", close);
+    }
+    if (reason == "error") {
+      return SendSimple(503, "agentgate: authentication is unavailable, retry later\n", close);
+    }
+    SendSimple(401, "agentgate: " + status.message() + "\n", close, "text/plain; charset=utf-8",
+               /*challenge=*/true);
+  }
+
+  void OnAuthenticated(Result<identity::Identity> result) {
+    if (!result.ok()) {
+      Code code = result.status().code();
+      std::string_view reason = code == Code::kUnauthenticated    ? "invalid"
+                                : code == Code::kPermissionDenied ? "forbidden"
+                                                                  : "error";
+      return AuthFailed(reason, result.status());
+    }
+    ex_->identity = std::move(result).value();
+    const std::string& who = ex_->identity->name;
+    bool close = !parser_->is_done();
+    if (state_->stopping) return SendSimple(503, "agentgate: server is stopping\n", close);
+    if (state_->in_flight >= limits().max_concurrent) {
+      return SendSimple(503, "agentgate: server busy, retry later\n", close, {}, false, true);
+    }
+    auto it = state_->per_identity.find(who);
+    if (it != state_->per_identity.end() && it->second >= limits().max_concurrent_per_identity) {
+      return SendSimple(429, "agentgate: too many concurrent requests for " + who + "\n", close, {},
+                        false, true);
+    }
+    ex_->slot = Slot(state_.get(), who);
+    StartChild();
+  }
+
+  // ---- the CGI bridge
+  void StartChild() {
+    const auto& req = parser_->get();
+    CgiRequest cgi;
+    cgi.method = ex_->method;
+    cgi.route = &ex_->match;
+    cgi.content_type = std::string(req[http::field::content_type]);
+    if (!parser_->chunked() && parser_->content_length()) cgi.content_length = *parser_->content_length();
+    cgi.git_protocol = std::string(req["Git-Protocol"]);
+    cgi.content_encoding = std::string(req[http::field::content_encoding]);
+    cgi.remote_addr = remote_;
+    cgi.request_id = ex_->id;
+    cgi.identity = &*ex_->identity;
+    auto env = BuildCgiEnv(cgi, *state_->config, state_->config_path, state_->server_key,
+                           state_->env_path, state_->env_home);
+    auto child = CgiChild::Spawn(*state_->ioc, state_->config->git_http_backend, env);
+    if (!child.ok()) {
+      LogError("spawn_failed", {{"id", ex_->id}, {"error", child.status().ToString()}});
+      return SendSimple(500, "agentgate: cannot start the git backend\n", !parser_->is_done());
+    }
+    ex_->child = std::move(child).value();
+    ex_->in_buf.reset(new char[kIoChunk]);
+    ex_->out_buf.reset(new char[kIoChunk]);
+    ex_->err_buf.reset(new char[kStderrChunk]);
+    uint64_t gen = gen_;
+    ex_->child->AsyncWaitExit([self = Self(), gen](int code) { self->OnChildExit(gen, code); });
+    ReadStderr();
+    ReadStdout();
+    if (parser_->is_done()) {
+      ex_->child->CloseStdin();
+      ex_->body_done = ex_->body_complete = true;
+      WatchDisconnect();
+      return;
+    }
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      write_pending_ = true;
+      net::async_write(stream_, net::buffer(kContinue, sizeof kContinue - 1),
+                       [self = Self(), gen](const error_code& ec, size_t) {
+                         self->write_pending_ = false;
+                         if (self->Stale(gen)) return;
+                         if (ec) return self->Abort(0, "", "client_gone");
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  // Request body -> child stdin, one chunk at a time: the next socket read
+  // starts only when the child took the previous chunk (backpressure).
+  void ReadBody() {
+    auto& body = parser_->get().body();
+    body.data = ex_->in_buf.get();
+    body.size = kIoChunk;
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = Self(), gen = gen_](error_code ec, size_t) { self->OnBody(gen, ec); });
+  }
+
+  void OnBody(uint64_t gen, error_code ec) {
+    if (Stale(gen)) return;
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit) {
+      return Abort(413, "agentgate: request body too large\n", "body_limit");
+    }
+    if (ec) {
+      Fail(ec, "read body", ex_->id);
+      return Abort(0, "", "client_gone");
+    }
+    size_t n = kIoChunk - parser_->get().body().size;
+    Touch();
+    ex_->bytes_in += n;
+    if (n == 0 || ex_->discarding) return AfterStdinWrite(gen, {});
+    ex_->child->AsyncWriteStdin(ex_->in_buf.get(), n, [self = Self(), gen](const error_code& ec, size_t) {
+      self->AfterStdinWrite(gen, ec);
+    });
+  }
+
+  void AfterStdinWrite(uint64_t gen, const error_code& ec) {
+    if (Stale(gen)) return;
+    if (ec) {
+      // The child stopped reading (it answered early): read and drop the rest
+      // of the body (still bounded by max_body and the timeouts) so the
+      // client can read the answer.
+      ex_->child->CloseStdin();
+      ex_->discarding = true;
+    }
+    Touch();
+    if (parser_->is_done()) {
+      if (!ex_->discarding) ex_->child->CloseStdin();
+      ex_->body_done = ex_->body_complete = true;
+      WatchDisconnect();
+      return Pump();
+    }
+    ReadBody();
+  }
+
+  // Child stdout -> response. At most one buffer is held: the next pipe read
+  // starts only when the socket took the previous chunk (backpressure).
+  void ReadStdout() {
+    ex_->child->AsyncReadStdout(ex_->out_buf.get(), kIoChunk,
+                                [self = Self(), gen = gen_](const error_code& ec, size_t n) {
+                                  self->OnStdout(gen, ec, n);
+                                });
+  }
+
+  void OnStdout(uint64_t gen, const error_code& ec, size_t n) {
+    if (Stale(gen)) return;
+    const char* data = ex_->out_buf.get();
+    size_t len = n;
+    if (n > 0) Touch();
+    if (!ex_->cgi.done() && len > 0) {
+      Result<size_t> used = ex_->cgi.Feed(std::string_view(data, len));
+      if (!used.ok()) {
+        LogError("bad_cgi_header", {{"id", ex_->id}, {"error", used.status().message()}});
+        return Abort(502, "agentgate: the git backend failed\n", "bad_cgi_header");
+      }
+      data += *used;
+      len -= *used;
+    }
+    ex_->pending = data;
+    ex_->pending_len = len;
+    if (ec) {
+      if (ec != net::error::eof) Fail(ec, "read child stdout", ex_->id);
+      ex_->stdout_eof = true;
+      if (!ex_->cgi.done()) return Abort(502, "agentgate: the git backend failed\n", "no_cgi_header");
+    }
+    if (!ex_->cgi.done()) return ReadStdout();
+    Pump();
+  }
+
+  // Moves the response forward by one step; called whenever something changed.
+  void Pump() {
+    if (!ex_->response_started) return StartResponse();
+    if (write_pending_) return;
+    uint64_t gen = gen_;
+    if (ex_->pending_len > 0) {
+      size_t len = std::exchange(ex_->pending_len, 0);
+      write_pending_ = true;
+      net::async_write(stream_, http::make_chunk(net::buffer(ex_->pending, len)),
+                       [self = Self(), gen, len](const error_code& ec, size_t) {
+                         self->write_pending_ = false;
+                         if (self->Stale(gen)) return;
+                         if (ec) {
+                           Fail(ec, "write response", self->ex_->id);
+                           return self->Abort(0, "", "client_gone");
+                         }
+                         self->Touch();
+                         self->ex_->bytes_out += len;
+                         self->Pump();
+                       });
+      return;
+    }
+    if (ex_->stdout_eof) {
+      write_pending_ = true;
+      net::async_write(stream_, http::make_chunk_last(), [self = Self(), gen](const error_code& ec, size_t) {
+        self->write_pending_ = false;
+        if (self->Stale(gen)) return;
+        if (ec) {
+          Fail(ec, "write response", self->ex_->id);
+          return self->Abort(0, "", "client_gone");
+        }
+        self->ex_->response_done = true;
+        self->MaybeFinish();
+      });
+      return;
+    }
+    ReadStdout();
+  }
+
+  // The response header goes out once the request body is passed on and the
+  // child's CGI header is complete: until then an error (413, 408) can still
+  // be a clean HTTP answer.
+  void StartResponse() {
+    if (ex_->response_started || !ex_->body_done || !ex_->cgi.done() || write_pending_) return;
+    ex_->response_started = true;
+    ex_->status = ex_->cgi.status();
+    ex_->res = std::make_unique<http::response<http::empty_body>>();
+    auto& res = *ex_->res;
+    res.version(11);
+    res.result(static_cast<unsigned>(ex_->status));
+    res.set(http::field::server, "agentgate");
+    for (const auto& [name, value] : ex_->cgi.headers()) {
+      if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+          beast::iequals(name, "connection") || beast::iequals(name, "keep-alive")) {
+        continue;
+      }
+      res.insert(name, value);
+    }
+    res.chunked(true);
+    ex_->keep_alive = ex_->body_complete && parser_->get().keep_alive() && !state_->stopping;
+    res.keep_alive(ex_->keep_alive);
+    ex_->serializer = std::make_unique<http::response_serializer<http::empty_body>>(res);
+    write_pending_ = true;
+    http::async_write_header(stream_, *ex_->serializer,
+                             [self = Self(), gen = gen_](const error_code& ec, size_t) {
+                               self->write_pending_ = false;
+                               if (self->Stale(gen)) return;
+                               if (ec) {
+                                 Fail(ec, "write header", self->ex_->id);
+                                 return self->Abort(0, "", "client_gone");
+                               }
+                               self->Touch();
+                               self->Pump();
+                             });
+  }
+
+  // Child stderr -> log lines, bounded in length and count.
+  void ReadStderr() {
+    ex_->child->AsyncReadStderr(ex_->err_buf.get(), kStderrChunk,
+                                [self = Self(), gen = gen_](const error_code& ec, size_t n) {
+                                  self->OnStderr(gen, ec, n);
+                                });
+  }
+
+  void OnStderr(uint64_t gen, const error_code& ec, size_t n) {
+    if (Stale(gen)) return;
+    for (size_t i = 0; i < n; ++i) {
+      char c = ex_->err_buf[i];
+      if (c == '\n') {
+        EmitStderrLine();
+      } else if (ex_->err_line.size() < kStderrLineMax) {
+        ex_->err_line.push_back(c);
+      }
+    }
+    if (ec) {
+      EmitStderrLine();
+      ex_->stderr_eof = true;
+      return MaybeFinish();
+    }
+    ReadStderr();
+  }
+
+  void EmitStderrLine() {
+    if (ex_->err_line.empty()) return;
+    if (++ex_->err_lines <= kStderrLinesMax) {
+      LogWarn("backend_stderr", {{"id", ex_->id}, {"line", ex_->err_line}});
+    }
+    ex_->err_line.clear();
+  }
+
+  // A client that hangs up while the child computes: kill the child now
+  // rather than at the next write.
+  void WatchDisconnect() {
+    ex_->watching_disconnect = true;
+    socket().async_wait(tcp::socket::wait_read, [self = Self(), gen = gen_](const error_code& ec) {
+      if (self->Stale(gen) || ec || self->ex_->response_done) return;
+      char c;
+      ssize_t r = ::recv(self->socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        return self->Abort(0, "", "client_gone");
+      }
+      if (r < 0) return self->WatchDisconnect();
+      self->ex_->watching_disconnect = false;  // pipelined data: leave it for the next request
+    });
+  }
+
+  void OnChildExit(uint64_t gen, int code) {
+    if (Stale(gen)) return;
+    ex_->child_exited = true;
+    if (ex_->match.route->kind == RouteKind::kReceivePack) {
+      double seconds = std::chrono::duration<double>(ex_->child->run_time()).count();
+      state_->metrics.ObserveHookSeconds(seconds);
+      state_->metrics.CountPush(code == 0 && ex_->status == 200);
+    }
+    if (code != 0) LogWarn("backend_exit", {{"id", ex_->id}, {"code", std::to_string(code)}});
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    if (!ex_->response_done || !ex_->child_exited || !ex_->stderr_eof) return;
+    if (ex_->watching_disconnect) {
+      error_code ignored;
+      socket().cancel(ignored);
+    }
+    ex_->child.reset();
+    EndExchange();
+  }
+
+  // ---- ends
+  void LogRequest(int status) {
+    if (!ex_ || ex_->logged) return;
+    ex_->logged = true;
+    if (ex_->status == 0) ex_->status = status;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ex_->start).count();
+    std::string code = std::to_string(ex_->status);
+    std::string in = std::to_string(ex_->bytes_in), out = std::to_string(ex_->bytes_out);
+    std::string ms_text = std::to_string(ms);
+    LogInfo("request", {{"id", ex_->id},
+                                 {"method", ex_->method},
+                                 {"path", ex_->path},
+                                 {"status", code},
+                                 {"bytes_in", in},
+                                 {"bytes_out", out},
+                                 {"ms", ms_text},
+                                 {"identity", ex_->identity ? ex_->identity->name : "-"},
+                                 {"remote", remote_}});
+    state_->metrics.CountRequest(ex_->route_name, ex_->status);
+    state_->metrics.AddBytes(ex_->bytes_in, ex_->bytes_out);
+  }
+
+  void EndExchange() {
+    LogRequest(ex_->status);
+    bool again = ex_->keep_alive && !state_->stopping;
+    ex_.reset();
+    ++gen_;
+    if (again) return ReadHeader();
+    CloseGracefully();
+  }
+
+  // A short plain-text answer; `close` when the request body was not read.
+  void SendSimple(int status, std::string body, bool close, std::string content_type = {},
+                  bool challenge = false, bool retry = false) {
+    ex_->status = status;
+    ex_->keep_alive = !close && !state_->stopping && parser_ && parser_->is_header_done() &&
+                      parser_->get().keep_alive();
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(status));
+    res->set(http::field::server, "agentgate");
+    res->set(http::field::content_type,
+             content_type.empty() ? "text/plain; charset=utf-8" : content_type);
+    if (challenge) res->set(http::field::www_authenticate, "Basic realm=\"agentgate\"");
+    if (retry) res->set(http::field::retry_after, "1");
+    res->keep_alive(ex_->keep_alive);
+    res->body() = std::move(body);
+    res->prepare_payload();
+    ex_->bytes_out = res->body().size();
+    write_pending_ = true;
+    http::async_write(stream_, *res, [self = Self(), res, gen = gen_](const error_code& ec, size_t) {
+      self->write_pending_ = false;
+      if (self->Stale(gen)) return;
+      if (ec) {
+        Fail(ec, "write response", self->ex_->id);
+        self->LogRequest(0);
+        return self->Close();
+      }
+      self->EndExchange();
+    });
+  }
+
+  // Stops the exchange: kills the child and answers `status` when no
+  // response has started (0: just close).
+  void Abort(int status, std::string body, std::string_view reason) {
+    if (closed_ || !ex_) return;
+    LogWarn("abort", {{"id", ex_->id}, {"reason", std::string(reason)}});
+    ex_->child.reset();  // SIGKILL and reap
+    ++gen_;              // every pending handler of this exchange is now stale
+    if (status != 0 && !ex_->response_started && !write_pending_) {
+      return SendSimple(status, std::move(body), /*close=*/true);
+    }
+    LogRequest(status == 0 ? 499 : status);
+    Close();
+  }
+
+  void CloseGracefully() {
+    error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    Close();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    timer_.cancel();
+    if (ex_ && ex_->child) ex_->child.reset();
+    socket().close(ec);
+  }
+
+  std::shared_ptr<ServerState> state_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  net::steady_timer timer_;
+  std::string remote_;
+  Phase phase_ = Phase::kWaiting;
+  Clock::time_point header_deadline_, request_deadline_, last_activity_;
+  std::unique_ptr<Exchange> ex_;
+  uint64_t gen_ = 0;
+  bool write_pending_ = false;
+  bool closed_ = false;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(std::shared_ptr<ServerState> state, tcp::acceptor acceptor)
+      : state_(std::move(state)), acceptor_(std::move(acceptor)), backoff_(*state_->ioc) {}
+
+  void Accept() {
+    acceptor_.async_accept(*state_->ioc, [self = shared_from_this()](const error_code& ec,
+                                                                     tcp::socket socket) {
+      self->OnAccept(ec, std::move(socket));
+    });
+  }
+
+  void Stop() {
+    error_code ec;
+    acceptor_.close(ec);
+    backoff_.cancel();
+  }
+
+ private:
+  void OnAccept(const error_code& ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || state_->stopping) return;
+    if (ec) {
+      // EMFILE and friends: wait a little instead of spinning.
+      Fail(ec, "accept");
+      backoff_.expires_after(std::chrono::milliseconds(100));
+      backoff_.async_wait([self = shared_from_this()](const error_code& e) {
+        if (!e) self->Accept();
+      });
+      return;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto endpoint = socket.remote_endpoint(ignored);
+    std::string remote = ignored ? "-" : endpoint.address().to_string();
+    if (state_->tls) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          state_, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *state_->tls),
+          remote)
+          ->Start();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(state_, beast::tcp_stream(std::move(socket)), remote)
+          ->Start();
+    }
+    Accept();
+  }
+
+  std::shared_ptr<ServerState> state_;
+  tcp::acceptor acceptor_;
+  net::steady_timer backoff_;
+};
+
+Result<tcp::endpoint> ParseListen(const std::string& listen) {
+  std::string host, port;
+  if (!listen.empty() && listen[0] == '[') {
+    size_t close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return Status::InvalidArgument("listen: expected [addr]:port, got " + listen);
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else {
+    size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) return Status::InvalidArgument("listen: expected host:port, got " + listen);
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("listen: bad address '" + host + "'");
+  char* end = nullptr;
+  unsigned long p = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p > 65535) return Status::InvalidArgument("listen: bad port '" + port + "'");
+  return tcp::endpoint(address, static_cast<unsigned short>(p));
+}
+
+std::string EndpointText(const tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptions& options) {
+  auto state = std::make_shared<ServerState>();
+  state->config = config;
+  state->config_path = options.config_path;
+  if (const char* p = std::getenv("PATH")) state->env_path = p;
+  if (const char* h = std::getenv("HOME")) state->env_home = h;
+  AG_ASSIGN_OR_RETURN(state->server_key, LoadOrCreateServerKey(config->key_path()));
+  AG_ASSIGN_OR_RETURN(state->auth, identity::Authenticator::Create(*config));
+  AG_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ParseListen(config->listen));
+
+  std::optional<ssl::context> tls;  // outlives the io_context and its sessions
+  if (!config->tls_cert.empty() && !config->tls_key.empty()) {
+    tls.emplace(ssl::context::tls_server);
+    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    error_code ec;
+    tls->use_certificate_chain_file(config->tls_cert, ec);
+    if (ec) return Status::InvalidArgument("tls_cert " + config->tls_cert + ": " + ec.message());
+    tls->use_private_key_file(config->tls_key, ssl::context::pem, ec);
+    if (ec) return Status::InvalidArgument("tls_key " + config->tls_key + ": " + ec.message());
+    state->tls = &*tls;
+  }
+
+  net::io_context ioc(1);
+  net::thread_pool blocking(2);
+  state->ioc = &ioc;
+  state->blocking = &blocking;
+
+  tcp::acceptor acceptor(ioc);
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Status::Unavailable("listen on " + config->listen + ": " + ec.message());
+  tcp::endpoint bound = acceptor.local_endpoint(ec);
+  auto listener = std::make_shared<Listener>(state, std::move(acceptor));
+
+  net::steady_timer grace(ioc);
+  state->on_drained = [&ioc] { ioc.stop(); };
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const error_code& e, int signo) {
+    if (e) return;
+    LogInfo("shutdown", {{"signal", std::to_string(signo)}});
+    state->stopping = true;
+    listener->Stop();
+    if (state->sessions == 0) return ioc.stop();
+    grace.expires_after(std::chrono::seconds(options.shutdown_grace_seconds));
+    grace.async_wait([&ioc](const error_code& e2) {
+      if (!e2) ioc.stop();
+    });
+  });
+
+  listener->Accept();
+  std::string where = EndpointText(bound);
+  LogInfo("listening", {{"addr", where}, {"tls", tls ? "on" : "off"}});
+  if (options.on_listening) options.on_listening(where);
+  ioc.run();
+  blocking.join();
+  state->on_drained = nullptr;
+  LogInfo("stopped", {});
+  return Status::Ok();  // ioc's destructor ends the remaining sessions (children killed and reaped)
+}
+
+}  // namespace ag::mirror
