@@ -2,5 +2,5 @@
 #include "hook_main.h"
 
 int main(int argc, char** argv) {
-  return ag::hook::HookMain(argc, argv, "agentgate-post-receive", ag::hook::RunPostReceive);
+  return ag::hook::HookMain(argc, argv, "agentgate-post-receive", ag::hook::RunPostReceiveWith);
 }

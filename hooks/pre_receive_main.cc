@@ -2,5 +2,5 @@
 #include "hook_main.h"
 
 int main(int argc, char** argv) {
-  return ag::hook::HookMain(argc, argv, "agentgate-pre-receive", ag::hook::RunPreReceive);
+  return ag::hook::HookMain(argc, argv, "agentgate-pre-receive", ag::hook::RunPreReceiveWith);
 }

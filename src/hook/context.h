@@ -1,16 +1,52 @@
 // What both hooks load before they can do anything: configuration, the repo's
-// entry, the server key, the pusher's identity. Internal to src/hook.
+// entry, the server key, the pusher's identity, and (pre-receive) the policy
+// and the compiled scanner. Internal to src/hook.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "git/git.h"
 #include "hook/hook.h"
+#include "policy/policy.h"
+#include "scan/scanner.h"
 #include "util/status.h"
 
 namespace ag::hook {
+
+// Loaded files, kept while their modification time and size stay the same,
+// so the check server pays for parsing and compiling once.
+class HookCache {
+ public:
+  Result<std::shared_ptr<const config::Config>> Config(const std::string& path);
+  Result<std::string> ServerKey(const std::string& path);
+  struct Rules {
+    std::shared_ptr<const policy::Policy> policy;
+    std::shared_ptr<const scan::Scanner> scanner;
+  };
+  Result<Rules> PolicyAndScanner(const std::string& policy_path, const std::string& key);
+
+ private:
+  struct Stamp {
+    std::string path;
+    int64_t mtime_ns = -1;
+    int64_t size = -1;
+    bool operator==(const Stamp&) const = default;
+  };
+  static Stamp StampOf(const std::string& path);
+
+  std::mutex mu_;
+  Stamp config_stamp_;                                  // GUARDED_BY(mu_)
+  std::shared_ptr<const config::Config> config_;        // GUARDED_BY(mu_)
+  Stamp key_stamp_;                                     // GUARDED_BY(mu_)
+  std::string key_;                                     // GUARDED_BY(mu_)
+  Stamp policy_stamp_;                                  // GUARDED_BY(mu_)
+  std::string scanner_key_;                             // GUARDED_BY(mu_)
+  Rules rules_;                                         // GUARDED_BY(mu_)
+};
 
 struct HookContext {
   std::shared_ptr<const config::Config> config;
@@ -24,6 +60,11 @@ struct HookContext {
 };
 
 // Fails with a message fit for the pusher.
-Result<HookContext> LoadHookContext(const HookOptions& options);
+Result<HookContext> LoadHookContext(const HookOptions& options, const HookInvocation& invocation,
+                                    HookCache* cache);
+
+// Opens the configured repo; inside a push, also sees the quarantined objects
+// (GIT_OBJECT_DIRECTORY, which must lie under the repo's objects/ folder).
+Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation& invocation);
 
 }  // namespace ag::hook

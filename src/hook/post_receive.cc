@@ -11,19 +11,24 @@
 namespace ag::hook {
 
 int RunPostReceive(const HookOptions& options, std::string_view input, FILE* out) {
+  HookCache cache;
+  return RunPostReceiveWith(options, CurrentInvocation(), input, out, &cache);
+}
+
+int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocation,
+                       std::string_view input, FILE* out, HookCache* cache) {
   auto warn = [out](const std::string& what, const Status& s) {
     std::fprintf(out, "agentgate: warning: %s: %s\n", what.c_str(), s.message().c_str());
     LogWarn("post_receive.failed", {{"what", what}, {"error", s.ToString()}});
     return 0;
   };
-  Result<HookContext> ctx = LoadHookContext(options);
+  Result<HookContext> ctx = LoadHookContext(options, invocation, cache);
   if (!ctx.ok()) return warn("cannot load the configuration", ctx.status());
   Result<std::vector<git::RefUpdate>> updates = git::ParseRefUpdates(input, options.max_ref_updates);
   if (!updates.ok()) return warn("cannot read the ref updates", updates.status());
   Result<std::unique_ptr<store::Db>> db = store::Db::Open(ctx->config->db_path());
   if (!db.ok()) return warn("cannot open the database", db.status());
-  Result<git::RepoPtr> repo = std::getenv("GIT_DIR") ? git::OpenRepoFromEnv()
-                                                      : git::OpenRepo(ctx->repo->path);
+  Result<git::RepoPtr> repo = git::OpenRepo(ctx->repo->path);
   if (!repo.ok()) return warn("cannot open the repository", repo.status());
 
   for (const git::RefUpdate& u : *updates) {

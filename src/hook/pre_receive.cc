@@ -30,18 +30,23 @@ int Refuse(FILE* out, const Status& why) {
 // Push options the agent sent (`git push -o ...`). A value that holds a
 // secret is stored masked.
 Result<std::vector<std::string>> PushOptions(const HookOptions& options,
+                                             const HookInvocation& inv,
                                              const scan::Scanner& scanner) {
   std::vector<std::string> out;
-  const char* count_env = std::getenv("GIT_PUSH_OPTION_COUNT");
+  auto env = [&inv](const std::string& name) -> const std::string* {
+    auto it = inv.env.find(name);
+    return it == inv.env.end() ? nullptr : &it->second;
+  };
+  const std::string* count_env = env("GIT_PUSH_OPTION_COUNT");
   if (!count_env) return out;
-  long count = std::strtol(count_env, nullptr, 10);
+  long count = std::strtol(count_env->c_str(), nullptr, 10);
   if (count < 0 || static_cast<size_t>(count) > options.max_push_options) {
     return Status::ResourceExhausted("more than " + std::to_string(options.max_push_options) +
                                      " push options");
   }
   for (long i = 0; i < count; ++i) {
-    const char* v = std::getenv(("GIT_PUSH_OPTION_" + std::to_string(i)).c_str());
-    std::string value = v ? v : "";
+    const std::string* v = env("GIT_PUSH_OPTION_" + std::to_string(i));
+    std::string value = v ? *v : "";
     if (value.size() > options.max_push_option_bytes) {
       return Status::ResourceExhausted("a push option is longer than " +
                                        std::to_string(options.max_push_option_bytes) + " bytes");
@@ -136,7 +141,13 @@ void Report(FILE* out, const check::RefDecision& d, const std::optional<int64_t>
 }  // namespace
 
 int RunPreReceive(const HookOptions& options, std::string_view input, FILE* out) {
-  Result<HookContext> ctx_or = LoadHookContext(options);
+  HookCache cache;
+  return RunPreReceiveWith(options, CurrentInvocation(), input, out, &cache);
+}
+
+int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocation,
+                      std::string_view input, FILE* out, HookCache* cache) {
+  Result<HookContext> ctx_or = LoadHookContext(options, invocation, cache);
   if (!ctx_or.ok()) return Refuse(out, ctx_or.status());
   HookContext& ctx = *ctx_or;
 
@@ -144,36 +155,22 @@ int RunPreReceive(const HookOptions& options, std::string_view input, FILE* out)
   if (!updates.ok()) return Refuse(out, updates.status());
   if (updates->empty()) return 0;
 
-  Result<std::shared_ptr<const policy::Policy>> policy = policy::LoadPolicy(ctx.config->policy_path);
-  if (!policy.ok()) {
-    return Refuse(out, Status::FailedPrecondition("the policy does not load (every push is refused "
-                                                  "until an admin fixes it):\n" +
-                                                  policy.status().message()));
-  }
-  const policy::Policy& pol = **policy;
+  Result<HookCache::Rules> rules = cache->PolicyAndScanner(ctx.config->policy_path, ctx.server_key);
+  if (!rules.ok()) return Refuse(out, rules.status());
+  const policy::Policy& pol = *rules->policy;
+  const std::shared_ptr<const scan::Scanner> scanner = rules->scanner;
 
-  scan::ScannerOptions scan_options;
-  scan_options.rule_files = pol.secrets.rule_files;
-  scan_options.builtin_rules = pol.secrets.builtin_rules;
-  scan_options.honor_inline_allow = pol.secrets.honor_inline_allow;
-  scan_options.max_blob_bytes = pol.secrets.max_blob_bytes;
-  scan_options.fingerprint_key = ctx.server_key;
-  Result<std::shared_ptr<const scan::Scanner>> scanner = scan::Scanner::Create(scan_options);
-  if (!scanner.ok()) return Refuse(out, scanner.status().WithContext("secret rules do not load"));
-
-  Result<std::vector<std::string>> push_options = PushOptions(options, **scanner);
+  Result<std::vector<std::string>> push_options = PushOptions(options, invocation, *scanner);
   if (!push_options.ok()) return Refuse(out, push_options.status());
 
-  // Inside a hook, git's environment points at the quarantined objects.
-  Result<git::RepoPtr> repo = std::getenv("GIT_DIR") ? git::OpenRepoFromEnv()
-                                                      : git::OpenRepo(ctx.repo->path);
+  Result<git::RepoPtr> repo = OpenPushedRepo(ctx, invocation);
   if (!repo.ok()) return Refuse(out, repo.status());
 
   check::PushContext push{ctx.repo->name, ctx.identity, ctx.groups};
   check::CheckOptions check_options;
   check_options.inspect.max_diff_blob_bytes = pol.secrets.max_blob_bytes;
   Result<std::vector<check::RefDecision>> decisions =
-      check::CheckPush(repo->get(), pol, **scanner, push, *updates, check_options);
+      check::CheckPush(repo->get(), pol, *scanner, push, *updates, check_options);
   if (!decisions.ok()) return Refuse(out, decisions.status().WithContext("the push could not be checked"));
 
   bool blocked = std::any_of(decisions->begin(), decisions->end(), [](const check::RefDecision& d) {

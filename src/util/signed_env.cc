@@ -38,10 +38,6 @@ std::string Payload(const SignedIdentity& id) {
          "\n" + id.claims_json;
 }
 
-const char* Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
 
 }  // namespace
 
@@ -58,7 +54,21 @@ std::map<std::string, std::string> SignIdentityEnv(const SignedIdentity& id,
 }
 
 Result<SignedIdentity> VerifyIdentityEnv(const std::string& key) {
-  if (std::getenv("AGENTGATE_IDENTITY") == nullptr && std::getenv("AGENTGATE_SIGNATURE") == nullptr) {
+  std::map<std::string, std::string> env;
+  for (const char* name : {"AGENTGATE_IDENTITY", "AGENTGATE_GROUPS", "AGENTGATE_REQUEST_ID",
+                           "AGENTGATE_METHOD", "AGENTGATE_CLAIMS", "AGENTGATE_SIGNATURE"}) {
+    if (const char* v = std::getenv(name)) env[name] = v;
+  }
+  return VerifyIdentityEnv(key, env);
+}
+
+Result<SignedIdentity> VerifyIdentityEnv(const std::string& key,
+                                         const std::map<std::string, std::string>& env_map) {
+  auto Env = [&env_map](const char* name) -> std::string {
+    auto it = env_map.find(name);
+    return it == env_map.end() ? std::string() : it->second;
+  };
+  if (!env_map.count("AGENTGATE_IDENTITY") && !env_map.count("AGENTGATE_SIGNATURE")) {
     return Status::NotFound("no agentgate identity in the environment");
   }
   SignedIdentity id;

@@ -35,6 +35,9 @@ std::map<std::string, std::string> SignIdentityEnv(const SignedIdentity& id, con
 // Reads the variables from the process environment. NotFound when none is
 // set; PermissionDenied when they are set but the signature does not verify.
 Result<SignedIdentity> VerifyIdentityEnv(const std::string& key);
+// Same, from an explicit environment (name -> value).
+Result<SignedIdentity> VerifyIdentityEnv(const std::string& key,
+                                         const std::map<std::string, std::string>& env);
 
 // Reads the server key (hex, 32 bytes) from `path`, creating it with mode 0600
 // when it does not exist. The returned value is the raw key.

@@ -1,0 +1,75 @@
+// The check server: agentgate-mirror runs the hooks' work in-process with
+// warm caches (config, policy, compiled secret rules, libgit2 initialised),
+// so a push pays for none of that. The hook programs connect to it first and
+// run in their own process only when it is not there.
+//
+// Protocol (Unix stream socket, mode 0600, so only the daemon's user and root
+// can connect): one JSON line from the hook
+//   {"hook":"pre-receive"|"post-receive","repo":NAME,"env":{GIT_*,AGENTGATE_*},"input":"<ref updates>"}
+// and one JSON line back: {"exit":N,"output":"<what the pusher sees>"}.
+// The config is the server's own; the local identity comes from the peer's
+// credentials (SO_PEERCRED), never from the request.
+//
+// Thread-safety: Start/Stop from one thread; connections are served on
+// threads of their own, at most `max_connections` at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "hook/hook.h"
+#include "util/status.h"
+
+namespace ag::hook {
+
+struct CheckServerOptions {
+  std::string config_path;  // REQUIRES: the daemon's config file
+  std::string socket_path;  // default: <data_dir>/hook.sock (see HookSocketPath)
+  size_t max_connections = 16;             // more wait in the listen backlog
+  std::chrono::seconds io_timeout{600};    // per read or write on a connection
+  size_t max_request_bytes = 8u << 20;     // a larger request is refused
+};
+
+class CheckServer {
+ public:
+  // Binds (replacing a stale socket file), listens and starts serving.
+  static Result<std::unique_ptr<CheckServer>> Start(const CheckServerOptions& options);
+  ~CheckServer();  // Stop()
+  CheckServer(const CheckServer&) = delete;
+  CheckServer& operator=(const CheckServer&) = delete;
+
+  // Stops accepting, waits for connections being served, removes the socket.
+  void Stop();
+
+  // Hook runs served so far.
+  int served() const { return served_.load(); }
+
+ private:
+  explicit CheckServer(CheckServerOptions options) : options_(std::move(options)) {}
+  void AcceptLoop();
+  void Serve(int fd);
+
+  CheckServerOptions options_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> active_{0};
+  std::atomic<int> served_{0};
+  std::thread acceptor_;
+  std::unique_ptr<HookCache, void (*)(HookCache*)> cache_{nullptr, nullptr};
+};
+
+// <data_dir>/hook.sock: where the daemon listens and the hooks look.
+std::string HookSocketPath(const std::string& data_dir);
+
+// Runs `hook` through the check server at `socket_path`. NotFound or
+// Unavailable when the server cannot be reached (the caller then runs the
+// hook itself); any failure after the request was sent is returned as
+// Internal (the caller must fail closed, not run the hook a second time).
+Result<int> DelegateHook(const std::string& socket_path, std::string_view hook,
+                         const HookOptions& options, const HookInvocation& invocation,
+                         std::string_view input, FILE* out);
+
+}  // namespace ag::hook

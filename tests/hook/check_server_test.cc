@@ -1,0 +1,97 @@
+// The hooks delegate to the check server when it runs, and fall back to
+// running in-process when it does not; results are the same either way.
+#include "hook/check_server.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <nlohmann/json.hpp>
+
+#include "hook/hook_fixture.h"
+
+namespace ag::testing {
+namespace {
+
+class CheckServerTest : public HookFixture {
+ protected:
+  std::unique_ptr<hook::CheckServer> StartServer() {
+    hook::CheckServerOptions o;
+    o.config_path = config_;
+    o.socket_path = hook::HookSocketPath(root_ + "/data");
+    auto s = hook::CheckServer::Start(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+};
+
+TEST_F(CheckServerTest, HooksDelegateToTheServer) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/a").exit_code, 0);
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  RunResult r = Push("agent/a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("held for review as request 1 (protected-paths)"), std::string::npos) << r.output;
+  EXPECT_EQ(server->served(), 2);  // pre-receive and post-receive
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kPending);
+  EXPECT_EQ(BareRef("refs/agentgate/requests/1"), Head());
+
+  // A block through the server refuses the push and keeps nothing.
+  Write("secrets/id_rsa", "nope\n");
+  Commit("key");
+  RunResult blocked = Push("agent/a");
+  EXPECT_NE(blocked.exit_code, 0);
+  EXPECT_NE(blocked.output.find("denied-paths"), std::string::npos) << blocked.output;
+  EXPECT_EQ(server->served(), 3);
+}
+
+TEST_F(CheckServerTest, AgentIdentityTravelsThroughTheServer) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  AsAgent("agent-9");
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/b").exit_code, 0);
+  Commit("x");
+  ASSERT_EQ(Push("agent/b").exit_code, 0);
+  RunResult outside = Push("HEAD:refs/heads/main");
+  EXPECT_NE(outside.exit_code, 0);
+  EXPECT_NE(outside.output.find("ref-not-allowed"), std::string::npos) << outside.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].identity, "agent-9");
+  EXPECT_GE(server->served(), 3);
+}
+
+TEST_F(CheckServerTest, StaleSocketFallsBackToInProcess) {
+  // A socket file with nobody listening (a killed daemon).
+  std::string path = hook::HookSocketPath(root_ + "/data");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/c").exit_code, 0);
+  Commit("x");
+  RunResult r = Push("agent/c");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Requests().size(), 1u);
+}
+
+TEST_F(CheckServerTest, PolicyChangesAreSeenWithoutRestart) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/d").exit_code, 0);
+  Commit("x");
+  ASSERT_EQ(Push("agent/d").exit_code, 0);
+  UsePolicy("version: 1\nrules: [oops\n");
+  Commit("y");
+  RunResult r = Push("agent/d");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("policy does not load"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ag::testing
