@@ -65,6 +65,14 @@ struct ScannerOptions {
   uint64_t max_blob_bytes = 10u << 20;
   // RE2 memory budget per compiled rule. Default 8 MiB.
   int64_t re2_max_mem = 8 << 20;
+
+  // Added after the first version (additions only):
+  // The gitleaks default config, used by a TOML pack's `[extend] useDefault =
+  // true`. Default empty: such a pack fails to load (fail closed).
+  std::string gitleaks_default_config;
+  // A blob stops being scanned after this many findings, with a SkipNote
+  // saying so (bounds memory on hostile input). Default 1000.
+  size_t max_findings_per_blob = 1000;
 };
 
 class Scanner {
@@ -90,9 +98,26 @@ class Scanner {
   // Number of compiled rules.
   virtual size_t rule_count() const = 0;
 
+  // Added after the first version (additions only):
+  // As ScanLines, for the added lines of `path` in `commit`: sets
+  // Finding::commit, honours allowlist `commits`, and notes in *skipped
+  // (when non-null) a path that a pack-wide allowlist skips.
+  virtual Status ScanCommitLines(std::string_view commit, std::string_view path,
+                                 const std::vector<Line>& lines, std::vector<Finding>* out,
+                                 std::vector<SkipNote>* skipped) const = 0;
+
+  // True when a pack-wide path allowlist skips `path` (lock files, vendor/,
+  // node_modules/, minified files): callers may avoid reading it, and
+  // should record a SkipNote with reason kSkipReasonPath.
+  virtual bool SkipsPath(std::string_view path) const = 0;
+
  protected:
   Scanner() = default;
 };
+
+// SkipNote reasons other than the size one.
+inline constexpr const char* kSkipReasonBinary = "binary";
+inline constexpr const char* kSkipReasonPath = "path skipped by rule pack";
 
 // Masks a secret value: up to 4 leading characters (fewer for short values,
 // none below 8 characters) then "****".

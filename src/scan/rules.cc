@@ -1,0 +1,128 @@
+#include "scan/rules.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "util/file.h"
+
+namespace ag::scan {
+namespace {
+
+constexpr size_t kMaxRuleFileBytes = 16u << 20;
+// Bytes a match may run past its keyword's line when the regex can span lines
+// and the pack does not say: enough for a 4096-bit PEM key or a PGP block.
+constexpr int kInferredMultilineBytes = 64 << 10;
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// True when the regex can obviously match a newline on purpose.
+bool SpansLines(std::string_view re) {
+  for (std::string_view tell : {"\\n", "\\r", "[\\s\\S", "[\\S\\s", "(?s", "\\x0a", "\\x0A"})
+    if (re.find(tell) != std::string_view::npos) return true;
+  return false;
+}
+
+Result<std::unique_ptr<re2::RE2>> CompileOne(const std::string& pattern, int64_t max_mem,
+                                             const std::string& where, const std::string& what) {
+  re2::RE2::Options opts;
+  opts.set_log_errors(false);
+  opts.set_max_mem(max_mem);
+  auto re = std::make_unique<re2::RE2>(pattern, opts);
+  if (!re->ok())
+    return Status::InvalidArgument(where + ": " + what + ": " + re->error());
+  return re;
+}
+
+Result<CompiledAllowlist> CompileAllowlist(const AllowlistSpec& a, int64_t max_mem,
+                                           const std::string& who) {
+  CompiledAllowlist out;
+  out.condition_and = a.condition_and;
+  out.target = a.target;
+  std::string what = who.empty() ? "allowlist" : who + ": allowlist";
+  for (const std::string& r : a.regexes) {
+    AG_ASSIGN_OR_RETURN(auto re, CompileOne(r, max_mem, a.origin, what + " regex"));
+    out.regexes.push_back(std::move(re));
+  }
+  for (const std::string& p : a.paths) {
+    AG_ASSIGN_OR_RETURN(auto re, CompileOne(p, max_mem, a.origin, what + " path"));
+    out.paths.push_back(std::move(re));
+  }
+  for (const std::string& s : a.stopwords) out.stopwords.push_back(Lower(s));
+  out.commits = a.commits;
+  if (out.regexes.empty() && out.paths.empty() && out.stopwords.empty() && out.commits.empty())
+    return Status::InvalidArgument(a.origin + ": " + what + " is empty");
+  return out;
+}
+
+Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
+  const std::string who = "rule '" + spec.id + "'";
+  CompiledRule r;
+  r.id = spec.id;
+  r.description = spec.description;
+  if (spec.regex.empty() && spec.path.empty())
+    return Status::InvalidArgument(spec.origin + ": " + who + ": needs a regex or a path");
+  if (!spec.regex.empty()) {
+    AG_ASSIGN_OR_RETURN(r.regex, CompileOne(spec.regex, max_mem, spec.origin, who + ": regex"));
+    r.groups = r.regex->NumberOfCapturingGroups();
+  }
+  if (!spec.path.empty()) {
+    AG_ASSIGN_OR_RETURN(r.path, CompileOne(spec.path, max_mem, spec.origin, who + ": path"));
+  }
+  if (spec.secret_group < 0 || spec.secret_group > r.groups)
+    return Status::InvalidArgument(spec.origin + ": " + who + ": secret group " +
+                                   std::to_string(spec.secret_group) + " but the regex has " +
+                                   std::to_string(r.groups) + " groups");
+  r.secret_group = spec.secret_group;
+  for (const std::string& k : spec.keywords) {
+    if (k.empty()) return Status::InvalidArgument(spec.origin + ": " + who + ": empty keyword");
+    std::string lk = Lower(k);
+    if (std::find(r.keywords.begin(), r.keywords.end(), lk) == r.keywords.end())
+      r.keywords.push_back(std::move(lk));
+  }
+  r.entropy = spec.entropy;
+  r.generic = spec.generic;
+  r.require_digit = spec.require_digit;
+  r.multiline = spec.multiline >= 0 ? spec.multiline
+                                    : (SpansLines(spec.regex) ? kInferredMultilineBytes : 0);
+  for (const AllowlistSpec& a : spec.allowlists) {
+    AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, who));
+    r.allowlists.push_back(std::move(c));
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options, int depth) {
+  AG_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxRuleFileBytes));
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".toml") == 0)
+    return ParseGitleaksToml(text, path, options, depth);
+  return ParseYamlPack(text, path);
+}
+
+Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs,
+                                              int64_t max_mem) {
+  auto set = std::make_unique<RuleSet>();
+  std::unordered_map<std::string, size_t> index;
+  for (const PackSpec& pack : packs) {
+    for (const AllowlistSpec& a : pack.allowlists) {
+      AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, ""));
+      set->allowlists.push_back(std::move(c));
+    }
+    for (const RuleSpec& spec : pack.rules) {
+      AG_ASSIGN_OR_RETURN(CompiledRule r, CompileRule(spec, max_mem));
+      auto [it, fresh] = index.emplace(r.id, set->rules.size());
+      if (fresh) set->rules.push_back(std::move(r));
+      else set->rules[it->second] = std::move(r);
+    }
+  }
+  return set;
+}
+
+}  // namespace ag::scan

@@ -1,0 +1,122 @@
+// Rule packs: the data behind the scanner. A pack is an agentgate YAML file
+// (policies/rules/*.yaml) or a gitleaks TOML config; both load into the same
+// RuleSpec/AllowlistSpec values, which CompileRules() turns into an immutable
+// RuleSet (every RE2 compiled once, with an explicit memory budget).
+//
+// Errors name the file and line of the offending rule: "<file>:<line>: rule
+// 'id': <what>".
+//
+// Thread-safety: loaders are pure functions; a compiled RuleSet is immutable
+// and may be shared between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace ag::scan {
+
+// Which text an allowlist regex is matched against.
+enum class Target { kSecret, kMatch, kLine };
+
+// An allowlist as written in a pack. With condition AND every non-empty
+// criterion must hold; with OR (the default) any one suffices.
+struct AllowlistSpec {
+  std::string description;
+  bool condition_and = false;
+  Target target = Target::kSecret;
+  std::vector<std::string> regexes;    // RE2 on the target
+  std::vector<std::string> stopwords;  // case-insensitive substrings of the secret
+  std::vector<std::string> paths;      // RE2 on the path
+  std::vector<std::string> commits;    // exact commit ids
+  std::string origin;                  // "file:line"
+};
+
+struct RuleSpec {
+  std::string id;
+  std::string description;
+  std::string regex;          // RE2 syntax; empty for a path-only rule
+  int secret_group = 0;       // 0: the first non-empty group, else the match
+  std::vector<std::string> keywords;  // any one must occur (case-insensitive)
+  double entropy = 0;         // keep a finding only if Shannon entropy > this
+  std::string path;           // RE2 on the path; the rule applies only there
+  bool generic = false;       // dropped when a specific rule found the same value
+  bool require_digit = false; // the secret must contain a digit (generic rules)
+  int multiline = -1;         // bytes the match may run past its line; -1: infer
+  std::vector<AllowlistSpec> allowlists;
+  std::string origin;         // "file:line"
+};
+
+// A whole pack: rules plus pack-wide allowlists (which apply to every rule of
+// every pack loaded into the same scanner).
+struct PackSpec {
+  std::vector<RuleSpec> rules;
+  std::vector<AllowlistSpec> allowlists;
+};
+
+// Options for loading gitleaks configs.
+struct LoadOptions {
+  // File used for `[extend] useDefault = true`. Empty: such a config fails to
+  // load (fail closed rather than silently scanning with fewer rules).
+  std::string gitleaks_default_config;
+};
+
+// Parses an agentgate YAML pack. `name` is used in messages.
+Result<PackSpec> ParseYamlPack(std::string_view text, const std::string& name);
+// Parses a gitleaks TOML config, following [extend] (path relative to `name`).
+Result<PackSpec> ParseGitleaksToml(std::string_view text, const std::string& name,
+                                   const LoadOptions& options, int depth = 0);
+// Reads `path` and parses it by extension (.toml: gitleaks, else YAML).
+// `depth` counts [extend] levels (internal).
+Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options,
+                              int depth = 0);
+// The agentgate pack compiled into the binary (policies/rules/agentgate.yaml).
+std::string_view BuiltinPackText();
+
+struct CompiledAllowlist {
+  bool condition_and = false;
+  Target target = Target::kSecret;
+  std::vector<std::unique_ptr<re2::RE2>> regexes;
+  std::vector<std::string> stopwords;  // lower-cased
+  std::vector<std::unique_ptr<re2::RE2>> paths;
+  std::vector<std::string> commits;
+  bool path_only() const {
+    return regexes.empty() && stopwords.empty() && commits.empty() && !paths.empty();
+  }
+};
+
+struct CompiledRule {
+  std::string id;
+  std::string description;
+  std::unique_ptr<re2::RE2> regex;  // null for a path-only rule
+  std::unique_ptr<re2::RE2> path;   // null: any path
+  int secret_group = 0;
+  int groups = 0;                   // capturing groups in regex
+  std::vector<std::string> keywords;  // lower-cased
+  double entropy = 0;
+  bool generic = false;
+  bool require_digit = false;
+  int multiline = 0;                // bytes past the keyword's line
+  std::vector<CompiledAllowlist> allowlists;
+};
+
+struct RuleSet {
+  std::vector<CompiledRule> rules;
+  std::vector<CompiledAllowlist> allowlists;  // global
+};
+
+// Compiles packs in order. A later rule with an id already seen replaces the
+// earlier one. Fails with InvalidArgument "<origin>: rule '<id>': ..." on the
+// first bad regex, a regex over `max_mem`, or a rule with neither regex nor path.
+Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs,
+                                              int64_t max_mem);
+
+}  // namespace ag::scan

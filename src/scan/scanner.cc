@@ -1,0 +1,435 @@
+// The scanner engine: keyword prefilter, per-line RE2 windows, filters
+// (entropy, allowlists, stopwords, generic-vs-specific), masking.
+#include "scan/scanner.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "scan/keywords.h"
+#include "scan/rules.h"
+#include "util/crypto.h"
+
+namespace ag::scan {
+namespace {
+
+constexpr size_t kBinaryProbeBytes = 8000;  // as git: a NUL in the first 8000 bytes
+constexpr int kMaxGroups = 16;              // capturing groups we extract
+constexpr std::string_view kInlineMarkers[] = {"agentgate:allow", "gitleaks:allow"};
+
+double ShannonEntropy(std::string_view s) {
+  if (s.empty()) return 0;
+  size_t counts[256] = {};
+  for (unsigned char c : s) ++counts[c];
+  double h = 0, n = static_cast<double>(s.size());
+  for (size_t c : counts)
+    if (c) {
+      double p = static_cast<double>(c) / n;
+      h -= p * std::log2(p);
+    }
+  return h;
+}
+
+bool HasDigit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool AnyMatch(const std::vector<std::unique_ptr<re2::RE2>>& res, std::string_view text) {
+  for (const auto& re : res)
+    if (re2::RE2::PartialMatch(text, *re)) return true;
+  return false;
+}
+
+// What an allowlist looks at for one candidate finding.
+struct Candidate {
+  std::string_view secret, match, line, path, commit;
+};
+
+bool Allowed(const CompiledAllowlist& a, const Candidate& c) {
+  std::string_view target = a.target == Target::kSecret  ? c.secret
+                            : a.target == Target::kMatch ? c.match
+                                                         : c.line;
+  auto regex_hit = [&] { return AnyMatch(a.regexes, target); };
+  auto path_hit = [&] { return AnyMatch(a.paths, c.path); };
+  auto commit_hit = [&] {
+    return !c.commit.empty() &&
+           std::find(a.commits.begin(), a.commits.end(), c.commit) != a.commits.end();
+  };
+  auto stopword_hit = [&] {
+    if (a.stopwords.empty()) return false;
+    std::string lower = Lower(c.secret);
+    for (const std::string& w : a.stopwords)
+      if (lower.find(w) != std::string::npos) return true;
+    return false;
+  };
+  if (a.condition_and) {
+    return (a.regexes.empty() || regex_hit()) && (a.paths.empty() || path_hit()) &&
+           (a.commits.empty() || commit_hit()) && (a.stopwords.empty() || stopword_hit());
+  }
+  return (!a.regexes.empty() && regex_hit()) || (!a.paths.empty() && path_hit()) ||
+         commit_hit() || stopword_hit();
+}
+
+// A match that passed the rule's own filters, before cross-rule dedupe.
+struct Raw {
+  uint32_t rule;
+  size_t secret_begin, secret_len;
+  size_t line_begin;  // start of the line holding secret_begin
+};
+
+// Per-call scratch state.
+struct Job {
+  std::string_view path, commit, text;
+  // For ScanLines: buffer line index -> real line number; null means count.
+  const std::vector<int>* line_numbers = nullptr;
+  std::vector<Raw> raws;
+  bool truncated = false;
+};
+
+class ScannerImpl final : public Scanner {
+ public:
+  ScannerImpl(ScannerOptions options, std::unique_ptr<RuleSet> rules)
+      : options_(std::move(options)), rules_(std::move(rules)) {
+    std::unordered_map<std::string, uint32_t> ids;
+    std::vector<std::string> words;
+    for (uint32_t r = 0; r < rules_->rules.size(); ++r) {
+      const CompiledRule& rule = rules_->rules[r];
+      if (!rule.regex) {
+        path_only_rules_.push_back(r);
+        continue;
+      }
+      if (rule.keywords.empty()) {
+        keywordless_rules_.push_back(r);
+        continue;
+      }
+      for (const std::string& k : rule.keywords) {
+        auto [it, fresh] = ids.emplace(k, static_cast<uint32_t>(words.size()));
+        if (fresh) {
+          words.push_back(k);
+          keyword_rules_.emplace_back();
+        }
+        keyword_rules_[it->second].push_back(r);
+      }
+    }
+    matcher_ = KeywordMatcher(words);
+    for (const CompiledAllowlist& a : rules_->allowlists)
+      if (!a.condition_and && !a.paths.empty()) path_skips_.push_back(&a);
+  }
+
+  Status ScanText(std::string_view path, std::string_view text, std::vector<Finding>* out,
+                  std::vector<SkipNote>* skipped) const override {
+    auto note = [&](std::string reason) {
+      if (skipped) skipped->push_back({std::string(path), std::move(reason)});
+    };
+    if (text.size() > options_.max_blob_bytes) {
+      note("larger than " + std::to_string(options_.max_blob_bytes) + " bytes");
+      return Status::Ok();
+    }
+    if (std::memchr(text.data(), 0, std::min(text.size(), kBinaryProbeBytes))) {
+      note(kSkipReasonBinary);
+      return Status::Ok();
+    }
+    if (SkipsPath(path)) {
+      note(kSkipReasonPath);
+      return Status::Ok();
+    }
+    Job job{path, {}, text};
+    ScanPathOnlyRules(job, out);
+    Run(job);
+    Emit(job, out);
+    if (job.truncated) note(TruncatedReason());
+    return Status::Ok();
+  }
+
+  Status ScanLines(std::string_view path, const std::vector<Line>& lines,
+                   std::vector<Finding>* out) const override {
+    return ScanCommitLines({}, path, lines, out, nullptr);
+  }
+
+  Status ScanCommitLines(std::string_view commit, std::string_view path,
+                         const std::vector<Line>& lines, std::vector<Finding>* out,
+                         std::vector<SkipNote>* skipped) const override {
+    auto note = [&](std::string reason) {
+      if (skipped) skipped->push_back({std::string(path), std::move(reason)});
+    };
+    if (SkipsPath(path)) {
+      note(kSkipReasonPath);
+      return Status::Ok();
+    }
+    // Join the added lines so that rules spanning lines see consecutive ones.
+    std::string buffer;
+    std::vector<int> numbers;
+    numbers.reserve(lines.size());
+    size_t total = 0;
+    for (const Line& l : lines) total += l.text.size() + 1;
+    if (total > options_.max_blob_bytes) {
+      note("larger than " + std::to_string(options_.max_blob_bytes) + " bytes");
+      return Status::Ok();
+    }
+    buffer.reserve(total);
+    for (const Line& l : lines) {
+      buffer.append(l.text);
+      buffer.push_back('\n');
+      numbers.push_back(l.number);
+    }
+    Job job{path, commit, buffer, &numbers};
+    Run(job);
+    Emit(job, out);
+    if (job.truncated) note(TruncatedReason());
+    return Status::Ok();
+  }
+
+  bool SkipsPath(std::string_view path) const override {
+    for (const CompiledAllowlist* a : path_skips_)
+      if (AnyMatch(a->paths, path)) return true;
+    return false;
+  }
+
+  size_t rule_count() const override { return rules_->rules.size(); }
+
+ private:
+  std::string TruncatedReason() const {
+    return "stopped after " + std::to_string(options_.max_findings_per_blob) + " findings";
+  }
+
+  // True when rule `r` applies to job.path (its path regex, and no rule
+  // allowlist that skips the whole path).
+  bool RuleAppliesTo(const CompiledRule& rule, std::string_view path) const {
+    if (rule.path && !re2::RE2::PartialMatch(path, *rule.path)) return false;
+    for (const CompiledAllowlist& a : rule.allowlists)
+      if (!a.condition_and && !a.paths.empty() && AnyMatch(a.paths, path)) return false;
+    return true;
+  }
+
+  void ScanPathOnlyRules(Job& job, std::vector<Finding>* out) const {
+    for (uint32_t r : path_only_rules_) {
+      const CompiledRule& rule = rules_->rules[r];
+      if (!re2::RE2::PartialMatch(job.path, *rule.path)) continue;
+      Finding f;
+      f.rule_id = rule.id;
+      f.description = rule.description;
+      f.path = std::string(job.path);
+      f.masked = Mask("");
+      f.fingerprint = HexEncode(HmacSha256(options_.fingerprint_key, job.path));
+      out->push_back(std::move(f));
+    }
+  }
+
+  void Run(Job& job) const {
+    const std::string_view text = job.text;
+    std::vector<char> applies(rules_->rules.size());
+    for (size_t r = 0; r < applies.size(); ++r)
+      applies[r] = RuleAppliesTo(rules_->rules[r], job.path);
+
+    // Rules without keywords see the whole text.
+    for (uint32_t r : keywordless_rules_)
+      if (applies[r]) RunRule(job, r, 0, text.size(), text.size());
+
+    // Keyword hits, grouped by line: each rule runs at most once per line.
+    std::vector<uint32_t> stamp(rules_->rules.size(), 0);
+    uint32_t generation = 1;
+    std::vector<uint32_t> pending;
+    size_t line_begin = 0, line_end = 0;  // current line [begin, end)
+    bool have_line = false;
+    auto flush = [&] {
+      for (uint32_t r : pending) RunRule(job, r, line_begin, line_end, line_end);
+      pending.clear();
+      ++generation;
+    };
+    matcher_.Scan(text, [&](size_t end, uint32_t keyword) {
+      size_t pos = end - 1;
+      if (!have_line || pos >= line_end) {
+        if (have_line) flush();
+        if (job.truncated) return false;
+        size_t floor = have_line ? line_end : 0;
+        const void* nl = pos > floor ? memrchr(text.data() + floor, '\n', pos - floor) : nullptr;
+        line_begin = nl ? static_cast<const char*>(nl) - text.data() + 1 : floor;
+        const void* nr = std::memchr(text.data() + pos, '\n', text.size() - pos);
+        line_end = nr ? static_cast<const char*>(nr) - text.data() : text.size();
+        have_line = true;
+      }
+      for (uint32_t r : keyword_rules_[keyword]) {
+        if (stamp[r] == generation || !applies[r]) continue;
+        stamp[r] = generation;
+        pending.push_back(r);
+      }
+      return true;
+    });
+    if (have_line) flush();
+  }
+
+  // Runs rule `r` on text[begin, end + multiline) and keeps matches that
+  // start before `limit` (the end of the keyword's line).
+  void RunRule(Job& job, uint32_t r, size_t begin, size_t end, size_t limit) const {
+    const CompiledRule& rule = rules_->rules[r];
+    const std::string_view text = job.text;
+    size_t win_end = std::min(text.size(), end + static_cast<size_t>(rule.multiline));
+    std::string_view window = text.substr(begin, win_end - begin);
+    const int n = std::min(rule.groups, kMaxGroups) + 1;
+    re2::StringPiece groups[kMaxGroups + 1];
+    size_t pos = 0;
+    while (pos <= window.size() && !job.truncated) {
+      if (!rule.regex->Match(window, pos, window.size(), re2::RE2::UNANCHORED, groups, n)) break;
+      const re2::StringPiece m = groups[0];
+      size_t m_begin = static_cast<size_t>(m.data() - text.data());
+      if (m_begin > limit) break;
+      pos = static_cast<size_t>(m.data() - window.data()) + (m.empty() ? 1 : m.size());
+      re2::StringPiece secret = m;
+      if (rule.secret_group > 0 && rule.secret_group < n) {
+        if (groups[rule.secret_group].data()) secret = groups[rule.secret_group];
+      } else {
+        for (int g = 1; g < n; ++g)
+          if (!groups[g].empty()) {
+            secret = groups[g];
+            break;
+          }
+      }
+      if (secret.empty()) continue;
+      std::string_view sv(secret.data(), secret.size());
+      if (rule.entropy > 0 && ShannonEntropy(sv) <= rule.entropy) continue;
+      if (rule.require_digit && !HasDigit(sv)) continue;
+      size_t s_begin = static_cast<size_t>(secret.data() - text.data());
+      size_t l_begin = LineBegin(text, s_begin, begin);
+      size_t m_end = m_begin + m.size();
+      const void* nr = std::memchr(text.data() + m_end, '\n', text.size() - m_end);
+      size_t l_end = nr ? static_cast<const char*>(nr) - text.data() : text.size();
+      size_t ml_begin = LineBegin(text, m_begin, begin);
+      Candidate c{sv, std::string_view(m.data(), m.size()),
+                  text.substr(ml_begin, l_end - ml_begin), job.path, job.commit};
+      if (IsAllowed(rule, c)) continue;
+      if (job.raws.size() >= options_.max_findings_per_blob) {
+        job.truncated = true;
+        break;
+      }
+      job.raws.push_back({r, s_begin, secret.size(), l_begin});
+    }
+  }
+
+  static size_t LineBegin(std::string_view text, size_t pos, size_t floor) {
+    if (pos <= floor) return floor;
+    const void* nl = memrchr(text.data() + floor, '\n', pos - floor);
+    return nl ? static_cast<const char*>(nl) - text.data() + 1 : floor;
+  }
+
+  bool IsAllowed(const CompiledRule& rule, const Candidate& c) const {
+    for (const CompiledAllowlist& a : rules_->allowlists)
+      if (Allowed(a, c)) return true;
+    for (const CompiledAllowlist& a : rule.allowlists)
+      if (Allowed(a, c)) return true;
+    return false;
+  }
+
+  // Dedupes, drops generic findings a specific rule covers, and turns the
+  // rest into masked Findings.
+  void Emit(Job& job, std::vector<Finding>* out) const {
+    auto& raws = job.raws;
+    std::stable_sort(raws.begin(), raws.end(), [](const Raw& a, const Raw& b) {
+      if (a.secret_begin != b.secret_begin) return a.secret_begin < b.secret_begin;
+      return a.rule < b.rule;
+    });
+    auto secret_of = [&](const Raw& r) { return job.text.substr(r.secret_begin, r.secret_len); };
+    std::vector<char> keep(raws.size(), 1);
+    for (size_t i = 0; i < raws.size(); ++i) {
+      // The same span from two rules: keep the earlier rule (packs' order).
+      for (size_t j = 0; j < i && keep[i]; ++j)
+        if (keep[j] && raws[j].secret_begin == raws[i].secret_begin &&
+            raws[j].secret_len == raws[i].secret_len)
+          keep[i] = 0;
+    }
+    for (size_t i = 0; i < raws.size(); ++i) {
+      if (!keep[i] || !rules_->rules[raws[i].rule].generic) continue;
+      std::string_view gs = secret_of(raws[i]);
+      for (size_t j = 0; j < raws.size(); ++j) {
+        if (i == j || raws[j].line_begin != raws[i].line_begin ||
+            rules_->rules[raws[j].rule].generic)
+          continue;
+        std::string_view ss = secret_of(raws[j]);
+        if (ss.find(gs) != std::string_view::npos || gs.find(ss) != std::string_view::npos) {
+          keep[i] = 0;
+          break;
+        }
+      }
+    }
+    // Line numbers: count newlines incrementally (raws are sorted).
+    size_t counted_to = 0;
+    int line_index = 0;
+    for (size_t i = 0; i < raws.size(); ++i) {
+      const Raw& r = raws[i];
+      line_index += static_cast<int>(
+          std::count(job.text.begin() + counted_to, job.text.begin() + r.line_begin, '\n'));
+      counted_to = r.line_begin;
+      if (!keep[i]) continue;
+      const CompiledRule& rule = rules_->rules[r.rule];
+      std::string_view secret = secret_of(r);
+      Finding f;
+      f.rule_id = rule.id;
+      f.description = rule.description;
+      f.path = std::string(job.path);
+      f.line = job.line_numbers ? (*job.line_numbers)[line_index] : line_index + 1;
+      f.column = static_cast<int>(r.secret_begin - r.line_begin) + 1;
+      f.masked = Mask(secret);
+      f.fingerprint = HexEncode(HmacSha256(options_.fingerprint_key, secret));
+      f.commit = std::string(job.commit);
+      if (options_.honor_inline_allow) {
+        const void* nr = std::memchr(job.text.data() + r.secret_begin, '\n',
+                                     job.text.size() - r.secret_begin);
+        size_t l_end = nr ? static_cast<const char*>(nr) - job.text.data() : job.text.size();
+        std::string_view line = job.text.substr(r.line_begin, l_end - r.line_begin);
+        for (std::string_view marker : kInlineMarkers)
+          if (line.find(marker) != std::string_view::npos) f.allowed_inline = true;
+      }
+      out->push_back(std::move(f));
+    }
+  }
+
+  const ScannerOptions options_;
+  const std::unique_ptr<RuleSet> rules_;
+  KeywordMatcher matcher_;
+  std::vector<std::vector<uint32_t>> keyword_rules_;  // keyword -> rules
+  std::vector<uint32_t> keywordless_rules_;
+  std::vector<uint32_t> path_only_rules_;
+  std::vector<const CompiledAllowlist*> path_skips_;
+};
+
+}  // namespace
+
+std::string Mask(std::string_view value) {
+  // Up to 4 leading printable ASCII characters: len/4 of them, none below 8.
+  size_t keep = value.size() < 8 ? 0 : std::min<size_t>(4, value.size() / 4);
+  std::string out;
+  for (size_t i = 0; i < keep; ++i) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c < 0x21 || c > 0x7e) break;
+    out.push_back(static_cast<char>(c));
+  }
+  return out + "****";
+}
+
+Result<std::shared_ptr<const Scanner>> Scanner::Create(const ScannerOptions& options) {
+  LoadOptions load;
+  load.gitleaks_default_config = options.gitleaks_default_config;
+  std::vector<PackSpec> packs;
+  if (options.builtin_rules) {
+    AG_ASSIGN_OR_RETURN(PackSpec builtin, ParseYamlPack(BuiltinPackText(), "<builtin>/agentgate.yaml"));
+    packs.push_back(std::move(builtin));
+  }
+  for (const std::string& file : options.rule_files) {
+    AG_ASSIGN_OR_RETURN(PackSpec pack, LoadPackFile(file, load));
+    packs.push_back(std::move(pack));
+  }
+  if (packs.empty())
+    return Status::InvalidArgument("no rules: builtin rules are off and no rule file was given");
+  AG_ASSIGN_OR_RETURN(std::unique_ptr<RuleSet> rules, CompileRules(packs, options.re2_max_mem));
+  return std::shared_ptr<const Scanner>(new ScannerImpl(options, std::move(rules)));
+}
+
+}  // namespace ag::scan

@@ -1,0 +1,201 @@
+// Rule pack loading: agentgate YAML, gitleaks TOML (allowlists, [extend]),
+// and errors that name file:line and the rule.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "scan/rules.h"
+#include "scan/scanner.h"
+#include "scan/test_util.h"
+
+namespace ag::scan {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Cat;
+using testing::kAlnum;
+using testing::Noise;
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ag-scan-loader-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string p = dir_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  Result<std::shared_ptr<const Scanner>> Make(std::vector<std::string> files, bool builtin = false,
+                                              std::string default_config = "") {
+    ScannerOptions o;
+    o.rule_files = std::move(files);
+    o.builtin_rules = builtin;
+    o.gitleaks_default_config = std::move(default_config);
+    return Scanner::Create(o);
+  }
+  static std::vector<std::string> Scan(const Scanner& s, const std::string& text,
+                                       const std::string& path = "a.txt") {
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    EXPECT_TRUE(s.ScanText(path, text, &out, &skipped).ok());
+    return testing::RuleIds(out);
+  }
+  std::string dir_;
+};
+
+constexpr const char* kToml = R"TOML(
+title = "team rules"
+[allowlist]
+description = "global"
+paths = ['''(?:^|/)fixtures/''']
+stopwords = ["notasecret"]
+
+[[rules]]
+id = "acme-key"
+description = "Acme API key"
+regex = '''\b(acme_[a-z0-9]{24})\b'''
+keywords = ["acme_"]
+entropy = 2.0
+[[rules.allowlists]]
+regexTarget = "line"
+regexes = ['''(?i)#\s*test fixture''']
+[[rules.allowlists]]
+condition = "AND"
+paths = ['''\.md$''']
+regexes = ['''^acme_0''']
+
+[[rules]]
+id = "generic-thing"
+regex = '''thing\s*=\s*"([^"]{8,})"'''
+keywords = ["thing"]
+entropy = 2.5
+)TOML";
+
+TEST_F(LoaderTest, GitleaksTomlRulesAndAllowlists) {
+  auto s = Make({Write("team.toml", kToml)});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->rule_count(), 2u);
+  const std::string key = Cat({"acme", "_", Noise(24, "abcdefghijklmnopqrstuvwxyz0123456789", 3)});
+  EXPECT_EQ(Scan(**s, "k = " + key), std::vector<std::string>{"acme-key"});
+  // global path allowlist: the file is skipped (and noted)
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE((*s)->ScanText("x/fixtures/k.txt", "k = " + key, &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].reason, kSkipReasonPath);
+  // global stopword
+  EXPECT_TRUE(Scan(**s, "k = acme_notasecret0123456789abcd").empty());
+  // rule allowlist on the line
+  EXPECT_TRUE(Scan(**s, "k = " + key + "  # test fixture").empty());
+  // AND allowlist: both the path and the regex must hold
+  const std::string zero_key = "acme_0" + key.substr(6);
+  EXPECT_TRUE(Scan(**s, zero_key, "README.md").empty());
+  EXPECT_EQ(Scan(**s, zero_key, "main.go"), std::vector<std::string>{"acme-key"});
+  EXPECT_EQ(Scan(**s, key, "README.md"), std::vector<std::string>{"acme-key"});
+  // generic rules need a digit (gitleaks) and lose to specific ones
+  EXPECT_TRUE(Scan(**s, "thing = \"abcdefghijk\"").empty());
+  EXPECT_EQ(Scan(**s, "thing = \"abcd3fghijk\""), std::vector<std::string>{"generic-thing"});
+  EXPECT_EQ(Scan(**s, "thing = \"" + key + "\""), std::vector<std::string>{"acme-key"});
+}
+
+TEST_F(LoaderTest, ExtendPathMergesAndDisables) {
+  Write("base.toml", kToml);
+  auto s = Make({Write("top.toml", R"(
+[extend]
+path = "base.toml"
+disabledRules = ["generic-thing"]
+[[rules]]
+id = "acme-key"
+entropy = 4.5
+[[rules]]
+id = "own-rule"
+regex = '''own_[0-9]{6}'''
+keywords = ["own_"]
+)")});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->rule_count(), 2u);
+  EXPECT_EQ(Scan(**s, "own_123456"), std::vector<std::string>{"own-rule"});
+  EXPECT_TRUE(Scan(**s, "thing = \"abcd3fghijk\"").empty());  // disabled
+  // entropy raised by the extending config: a low-entropy key no longer fires
+  EXPECT_TRUE(Scan(**s, "acme_aaaaaaaaaaaabbbbbbbbbbbb").empty());
+}
+
+TEST_F(LoaderTest, ExtendUseDefault) {
+  std::string top = Write("top.toml", "[extend]\nuseDefault = true\n");
+  auto without = Make({top});
+  ASSERT_FALSE(without.ok());
+  EXPECT_NE(without.status().message().find("top.toml:1"), std::string::npos)
+      << without.status().message();
+  auto with = Make({top}, false, Write("default.toml", kToml));
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  EXPECT_EQ((*with)->rule_count(), 2u);
+}
+
+TEST_F(LoaderTest, MalformedTomlNamesFileAndLine) {
+  auto s = Make({Write("bad.toml", "[[rules]]\nid = \"x\"\nregex = '''unclosed\n")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("bad.toml:"), std::string::npos) << s.status().message();
+  auto t = Make({Write("bad2.toml", "[[rules]]\nid = \"x\"\nkeywords = \"notalist\"\n")});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("bad2.toml:3"), std::string::npos) << t.status().message();
+}
+
+TEST_F(LoaderTest, MalformedYamlNamesFileAndLine) {
+  auto s = Make({Write("bad.yaml", "rules:\n  - id: a\n    regex: 'x\n    keywords: [a\n")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("bad.yaml:"), std::string::npos) << s.status().message();
+  auto t = Make({Write("bad2.yaml", "rules:\n  - id: a\n    regex: 'abc'\n    colour: red\n")});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("bad2.yaml:4"), std::string::npos) << t.status().message();
+  EXPECT_NE(t.status().message().find("colour"), std::string::npos);
+}
+
+TEST_F(LoaderTest, BadRegexNamesRuleAndLine) {
+  auto s = Make({Write("r.yaml", "rules:\n  - id: ok\n    regex: 'a+'\n    keywords: [a]\n"
+                                 "  - id: broken-rule\n    regex: '(unclosed'\n    keywords: [u]\n")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("r.yaml:5"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("broken-rule"), std::string::npos);
+  auto t = Make({Write("r.toml", "[[rules]]\nid = \"lookahead\"\nregex = '''a(?=b)'''\n")});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("r.toml:1"), std::string::npos) << t.status().message();
+  EXPECT_NE(t.status().message().find("lookahead"), std::string::npos);
+}
+
+TEST_F(LoaderTest, RegexOverMemoryBudgetFails) {
+  ScannerOptions o;
+  o.builtin_rules = false;
+  o.re2_max_mem = 1 << 12;  // far too small for this pattern
+  o.rule_files = {Write("big.yaml", "rules:\n  - id: huge\n    regex: '[a-z]{1000}x{1000}'\n"
+                                    "    keywords: [x]\n")};
+  auto s = Scanner::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("huge"), std::string::npos) << s.status().message();
+}
+
+TEST_F(LoaderTest, YamlAndBuiltinTogether) {
+  auto s = Make({Write("extra.yaml", "rules:\n  - id: team-key\n    regex: 'team_[0-9]{8}'\n"
+                                     "    keywords: [team_]\n")},
+                true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Scan(**s, "x team_12345678"), std::vector<std::string>{"team-key"});
+}
+
+TEST_F(LoaderTest, GitleaksDefaultConfigLoadsWhenPresent) {
+  const char* path = "/work/shared/corpus/gitleaks.toml";
+  if (!fs::exists(path)) GTEST_SKIP() << "no gitleaks default config on this machine";
+  auto s = Make({path}, true);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_GT((*s)->rule_count(), 200u);
+}
+
+}  // namespace
+}  // namespace ag::scan

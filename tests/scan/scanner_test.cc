@@ -1,0 +1,246 @@
+// Scanner engine: hostile inputs, masking, skip notes, inline markers,
+// added-line scanning.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "scan/keywords.h"
+#include "scan/scanner.h"
+#include "scan/test_util.h"
+
+namespace ag::scan {
+namespace {
+
+using testing::Cat;
+using testing::kAlnum;
+using testing::Noise;
+
+std::shared_ptr<const Scanner> Make(ScannerOptions o = {}) {
+  auto s = Scanner::Create(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? *s : nullptr;
+}
+
+std::string Ghp(unsigned seed) { return Cat({"gh", "p_", Noise(36, kAlnum, seed)}); }
+
+TEST(KeywordMatcherTest, FindsOverlappingKeywordsCaseInsensitively) {
+  KeywordMatcher m({"he", "she", "hers", "his"});
+  std::vector<std::pair<size_t, uint32_t>> hits;
+  m.Scan("uSHErs and HIS", [&](size_t end, uint32_t k) {
+    hits.push_back({end, k});
+    return true;
+  });
+  std::vector<std::pair<size_t, uint32_t>> want = {{4, 1}, {4, 0}, {6, 2}, {14, 3}};
+  std::sort(hits.begin(), hits.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(hits, want);
+}
+
+TEST(MaskTest, NeverMoreThanFourCharacters) {
+  EXPECT_EQ(Mask(""), "****");
+  EXPECT_EQ(Mask("short"), "****");
+  EXPECT_EQ(Mask("12345678"), "12****");
+  EXPECT_EQ(Mask(Ghp(1)), "ghp_****");
+  EXPECT_EQ(Mask("\x01\x02secret-value-here"), "****");
+}
+
+TEST(ScannerTest, FindingsNeverHoldTheSecret) {
+  auto s = Make();
+  const std::string secret = Ghp(2);
+  const std::string pw = Noise(18, kAlnum, 3);
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("cfg/" + std::string("x.env"),
+                          "GH=" + secret + "\npassword = \"" + pw + "\"\n", &out, &skipped)
+                  .ok());
+  ASSERT_EQ(out.size(), 2u);
+  for (const Finding& f : out) {
+    for (const std::string* field : {&f.rule_id, &f.description, &f.path, &f.masked,
+                                     &f.fingerprint, &f.commit}) {
+      EXPECT_EQ(field->find(secret), std::string::npos);
+      EXPECT_EQ(field->find(pw), std::string::npos);
+      EXPECT_EQ(field->find(secret.substr(4, 8)), std::string::npos);  // no long piece either
+    }
+    EXPECT_EQ(f.fingerprint.size(), 64u);
+  }
+  EXPECT_EQ(out[0].line, 1);
+  EXPECT_EQ(out[0].column, 4);
+  EXPECT_EQ(out[1].line, 2);
+  EXPECT_EQ(out[1].column, 13);
+  // Same value, same key: same fingerprint; another key: another one.
+  std::vector<Finding> again;
+  ASSERT_TRUE(s->ScanText("other", "x " + secret, &again, &skipped).ok());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].fingerprint, out[0].fingerprint);
+  ScannerOptions o;
+  o.fingerprint_key = "another-key";
+  std::vector<Finding> keyed;
+  ASSERT_TRUE(Make(o)->ScanText("other", "x " + secret, &keyed, &skipped).ok());
+  ASSERT_EQ(keyed.size(), 1u);
+  EXPECT_NE(keyed[0].fingerprint, out[0].fingerprint);
+}
+
+TEST(ScannerTest, BinaryAndOversizeAreNotedNotSilent) {
+  ScannerOptions o;
+  o.max_blob_bytes = 1000;
+  auto s = Make(o);
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  std::string bin = "GH=" + Ghp(4);
+  bin.push_back('\0');
+  ASSERT_TRUE(s->ScanText("a.bin", bin, &out, &skipped).ok());
+  ASSERT_TRUE(s->ScanText("big.txt", std::string(1001, 'a'), &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].reason, kSkipReasonBinary);
+  EXPECT_EQ(skipped[1].reason, "larger than 1000 bytes");
+  // A NUL after the first 8000 bytes: scanned, and the secret still found.
+  std::string late(9000, 'x');
+  late += '\n';
+  late.push_back('\0');
+  late += "\nGH=" + Ghp(5) + "\n";
+  o.max_blob_bytes = 1 << 20;
+  skipped.clear();
+  ASSERT_TRUE(Make(o)->ScanText("late.txt", late, &out, &skipped).ok());
+  EXPECT_TRUE(skipped.empty());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].line, 3);
+}
+
+TEST(ScannerTest, InvalidUtf8DoesNotCrashAndStillFinds) {
+  auto s = Make();
+  std::string text = "\xff\xfe\xc3\x28 bad \xe2\x82 GH=" + Ghp(6) + " \xf0\x9f\x92\n\x80\x80";
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("u.txt", text, &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rule_id, "github-token");
+}
+
+TEST(ScannerTest, HugeSingleLineCompletes) {
+  ScannerOptions o;
+  o.max_blob_bytes = 64u << 20;
+  auto s = Make(o);
+  std::string text;
+  text.reserve(50u << 20);
+  const std::string filler = "int token = compute_key(secret_size, password_len); ";
+  while (text.size() < (50u << 20)) text += filler;
+  const std::string secret = Ghp(7);
+  text.insert(text.size() / 2, " " + secret + " ");
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("one-line.c", text, &out, &skipped).ok());
+  EXPECT_TRUE(skipped.empty());
+  ASSERT_EQ(testing::RuleIds(out), std::vector<std::string>{"github-token"});
+  EXPECT_EQ(out[0].line, 1);
+}
+
+TEST(ScannerTest, KeywordFloodWithoutSecretsCompletesClean) {
+  auto s = Make();
+  std::string text;
+  const std::string line =
+      "password token secret api_key akia ghp_ xoxb- sk_live_ eyJ private key aiza\n";
+  while (text.size() < (8u << 20)) text += line;
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("flood.txt", text, &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(skipped.empty());
+}
+
+TEST(ScannerTest, CatastrophicPatternStaysLinear) {
+  char tmpl[] = "/tmp/ag-scan-re-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::ofstream(dir + "/evil.yaml")
+      << "rules:\n  - id: evil\n    regex: '(a+)+$'\n    keywords: [aaaa]\n"
+         "  - id: evil-nested\n    regex: '(a|aa)*c'\n    keywords: [aaaa]\n";
+  ScannerOptions o;
+  o.builtin_rules = false;
+  o.rule_files = {dir + "/evil.yaml"};
+  auto s = Make(o);
+  std::filesystem::remove_all(dir);
+  ASSERT_NE(s, nullptr);
+  // A backtracking engine needs ~2^n steps here; RE2 is linear.
+  std::string text(200000, 'a');
+  text += "!";
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("evil.txt", text, &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(s->ScanText("evil.txt", std::string(100000, 'a'), &out, &skipped).ok());
+  EXPECT_EQ(testing::RuleIds(out), std::vector<std::string>{"evil"});
+}
+
+TEST(ScannerTest, InlineAllowOnlyWhenPolicySaysSo) {
+  const std::string text = "GH=" + Ghp(8) + "  # agentgate:allow\n";
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(Make()->ScanText("a", text, &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].allowed_inline);
+  ScannerOptions o;
+  o.honor_inline_allow = true;
+  out.clear();
+  ASSERT_TRUE(Make(o)->ScanText("a", text, &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);  // still returned, so the use is recorded
+  EXPECT_TRUE(out[0].allowed_inline);
+  out.clear();
+  ASSERT_TRUE(Make(o)->ScanText("a", "GH=" + Ghp(9) + " // gitleaks:allow", &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].allowed_inline);
+}
+
+TEST(ScannerTest, ScanLinesUsesDiffLineNumbersAndCommit) {
+  auto s = Make();
+  const std::string a = "ok line", b = "token: " + Ghp(10);
+  std::vector<Line> lines = {{10, a}, {42, b}};
+  std::vector<Finding> out;
+  ASSERT_TRUE(s->ScanLines("src/x.yml", lines, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].line, 42);
+  EXPECT_EQ(out[0].column, 8);
+  std::vector<SkipNote> skipped;
+  out.clear();
+  ASSERT_TRUE(s->ScanCommitLines("abc123", "src/x.yml", lines, &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].commit, "abc123");
+  out.clear();
+  ASSERT_TRUE(s->ScanCommitLines("abc123", "web/node_modules/x/y.js", lines, &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].reason, kSkipReasonPath);
+}
+
+TEST(ScannerTest, PrivateKeySpanningLinesInAddedLines) {
+  auto s = Make();
+  std::vector<std::string> text = {Cat({"-----BEGIN OPENSSH PRIV", "ATE KEY-----"}),
+                                   Noise(70, testing::kB64, 11), Noise(70, testing::kB64, 12),
+                                   Cat({"-----END OPENSSH PRIV", "ATE KEY-----"})};
+  std::vector<Line> lines;
+  for (size_t i = 0; i < text.size(); ++i) lines.push_back({static_cast<int>(i) + 5, text[i]});
+  std::vector<Finding> out;
+  ASSERT_TRUE(s->ScanLines("id_ed25519", lines, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rule_id, "private-key");
+  EXPECT_EQ(out[0].line, 5);
+  EXPECT_EQ(out[0].masked, "----****");
+}
+
+TEST(ScannerTest, FindingsPerBlobAreBounded) {
+  ScannerOptions o;
+  o.max_findings_per_blob = 10;
+  auto s = Make(o);
+  std::string text;
+  for (unsigned i = 0; i < 50; ++i) text += "GH=" + Ghp(100 + i) + "\n";
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("many", text, &out, &skipped).ok());
+  EXPECT_EQ(out.size(), 10u);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].reason, "stopped after 10 findings");
+}
+
+}  // namespace
+}  // namespace ag::scan
