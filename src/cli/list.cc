@@ -1,0 +1,75 @@
+// `agentgate list [--repo R] [--status S] [--limit N] [--json]`: the review
+// queue, pending requests first, newest first, from agentgate-mirror over the
+// control socket. --json prints an array of objects with at least id, repo,
+// ref, old, new, status, identity, created (ISO 8601) and rules.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/command.h"
+#include "control/client.h"
+#include "control/protocol.h"
+
+namespace ag::cli {
+namespace {
+
+int RunList(int argc, char** argv) {
+  CLI::App app{"List review requests (pending first, newest first)."};
+  std::string socket, config, repo, status;
+  int limit = control::kDefaultListLimit;
+  bool json = false;
+  app.add_option("--repo", repo, "only this repo");
+  app.add_option("--status", status,
+                 "pending|approved|rejected|expired|superseded|conflict|replaying|replayed|failed|"
+                 "incoming|aborted");
+  app.add_option("--limit", limit, "at most this many rows (default 100)")
+      ->check(CLI::Range(1, control::kMaxListLimit));
+  app.add_flag("--json", json, "print JSON");
+  app.add_option("--socket", socket, "control socket (default: from the config)");
+  app.add_option("--config", config, "config file (default $AGENTGATE_CONFIG or " +
+                                         std::string(control::kDefaultConfigPath) + ")");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;
+  }
+  nlohmann::json req = {{"cmd", "list"}, {"limit", limit}};
+  if (!repo.empty()) req["repo"] = repo;
+  if (!status.empty()) req["status"] = status;
+  int rc = 0;
+  auto rows = control::CallForCli("list", socket, config, req, &rc);
+  if (!rows) return rc;
+  if (json) {
+    std::printf("%s\n", rows->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return kExitOk;
+  }
+  if (rows->empty()) {
+    std::printf("no requests\n");
+    return kExitOk;
+  }
+  std::printf("%-6s %-10s %-12s %-32s %-16s %-20s %-5s %s\n", "ID", "STATUS", "REPO", "REF",
+              "IDENTITY", "CREATED", "OK", "RULES");
+  for (const auto& r : *rows) {
+    std::string rules;
+    for (const auto& id : r.value("rules", nlohmann::json::array())) {
+      if (id.is_string()) rules += (rules.empty() ? "" : ",") + id.get<std::string>();
+    }
+    std::string status_text = r.value("status", "");
+    if (r.value("upstream_moved", false) && status_text == "pending") status_text += "!";
+    std::string ok = std::to_string(r.value("approvals", 0)) + "/" + std::to_string(r.value("quorum", 1));
+    std::printf("%-6lld %-10s %-12s %-32s %-16s %-20s %-5s %s\n",
+                static_cast<long long>(r.value("id", 0LL)), status_text.c_str(),
+                r.value("repo", "").c_str(), r.value("ref", "").c_str(),
+                r.value("identity", "").c_str(), r.value("created", "").c_str(), ok.c_str(),
+                rules.empty() ? "-" : rules.c_str());
+  }
+  if (static_cast<int>(rows->size()) == limit) {
+    std::printf("(first %d shown; use --limit or --status to see more)\n", limit);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+AG_REGISTER_COMMAND(list, "list", "list review requests (pending first)", RunList);
+}  // namespace ag::cli

@@ -1,0 +1,207 @@
+// `agentgate show ID [--json]`: everything a reviewer needs to decide one
+// request, built by agentgate-mirror: who pushed and when, push options, the
+// rules that held it, masked findings, approvals so far, every new commit,
+// the files changed with a diffstat, and the diff against the upstream value
+// the replay will lease on (coloured like `git show` on a terminal).
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/command.h"
+#include "control/client.h"
+#include "control/protocol.h"
+
+namespace ag::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string Str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+std::string Join(const json& list, const char* prefix = "") {
+  std::string out;
+  if (!list.is_array()) return out;
+  for (const auto& v : list) {
+    out += out.empty() ? "" : ", ";
+    out += prefix;
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+// One finding in one line; the hook stored them masked.
+std::string Finding(const json& f) {
+  if (!f.is_object()) return f.dump();
+  std::string out = Str(f, "rule");
+  if (out.empty()) out = Str(f, "rule_id");
+  std::string path = Str(f, "path");
+  if (!path.empty()) {
+    out += "  " + path;
+    if (f.contains("line") && f["line"].is_number()) out += ":" + std::to_string(f["line"].get<int64_t>());
+  }
+  for (const char* k : {"masked", "match", "secret"}) {
+    if (!Str(f, k).empty()) {
+      out += "  " + Str(f, k);
+      break;
+    }
+  }
+  std::string commit = Str(f, "commit");
+  if (!commit.empty()) out += "  (commit " + commit.substr(0, 10) + ")";
+  return out.empty() ? f.dump() : out;
+}
+
+void PrintDiff(const std::string& diff, bool color) {
+  size_t pos = 0;
+  while (pos < diff.size()) {
+    size_t end = diff.find('\n', pos);
+    std::string line = diff.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? diff.size() : end + 1;
+    const char* on = "";
+    if (color) {
+      if (line.rfind("diff --git", 0) == 0 || line.rfind("index ", 0) == 0 ||
+          line.rfind("--- ", 0) == 0 || line.rfind("+++ ", 0) == 0 ||
+          line.rfind("new file", 0) == 0 || line.rfind("deleted file", 0) == 0 ||
+          line.rfind("similarity", 0) == 0 || line.rfind("rename ", 0) == 0) {
+        on = "\033[1m";
+      } else if (line.rfind("@@", 0) == 0) {
+        on = "\033[36m";
+      } else if (!line.empty() && line[0] == '+') {
+        on = "\033[32m";
+      } else if (!line.empty() && line[0] == '-') {
+        on = "\033[31m";
+      }
+    }
+    if (*on) std::printf("%s%s\033[m\n", on, line.c_str());
+    else std::printf("%s\n", line.c_str());
+  }
+}
+
+void PrintHuman(const json& r, bool color) {
+  const char* bold = color ? "\033[1m" : "";
+  const char* yellow = color ? "\033[33m" : "";
+  const char* off = color ? "\033[m" : "";
+  long long id = r.value("id", 0LL);
+  std::printf("%srequest %lld%s  %s  (approvals %d of %d)\n", yellow, id, off,
+              Str(r, "status").c_str(), r.value("approvals", 0), r.value("quorum", 1));
+  if (!Str(r, "status_reason").empty()) std::printf("reason:       %s\n", Str(r, "status_reason").c_str());
+  std::printf("repo:         %s\n", Str(r, "repo").c_str());
+  std::printf("ref:          %s\n", Str(r, "ref").c_str());
+  std::printf("old:          %s\n", Str(r, "old").c_str());
+  std::printf("new:          %s\n", Str(r, "new").c_str());
+  std::printf("pushed by:    %s%s at %s\n", Str(r, "identity").c_str(),
+              Str(r, "method").empty() ? "" : (" (" + Str(r, "method") + ")").c_str(),
+              Str(r, "created").c_str());
+  std::printf("expires:      %s\n", Str(r, "expires").c_str());
+  if (r.contains("push_options") && !r["push_options"].empty()) {
+    std::printf("push options: %s\n", Join(r["push_options"]).c_str());
+  }
+  std::printf("reviewers:    %s", Join(r.value("review_users", json::array())).c_str());
+  std::string groups = Join(r.value("review_groups", json::array()), "group:");
+  if (!groups.empty()) std::printf("%s%s", Join(r.value("review_users", json::array())).empty() ? "" : ", ", groups.c_str());
+  std::printf("%s\n", r.value("reviewers_default", false) ? " (policy default)" : "");
+  if (r.value("upstream_moved", false)) {
+    std::printf("%supstream moved since this push: approval is refused; re-push on top of upstream%s\n",
+                color ? "\033[31m" : "", off);
+  }
+  std::printf("\n%srules that held it%s\n", bold, off);
+  const json& rules = r.contains("rule_details") ? r["rule_details"] : json::array();
+  if (rules.empty()) std::printf("  (none: the policy's default outcome)\n");
+  for (const auto& rule : rules) {
+    if (rule.is_object()) {
+      std::printf("  %s (%s)%s%s\n", Str(rule, "id").c_str(), Str(rule, "outcome").c_str(),
+                  Str(rule, "message").empty() ? "" : ": ", Str(rule, "message").c_str());
+    } else {
+      std::printf("  %s\n", rule.dump().c_str());
+    }
+  }
+  const json& findings = r.contains("findings") ? r["findings"] : json::array();
+  if (!findings.empty()) {
+    std::printf("\n%sfindings (%zu, masked)%s\n", bold, findings.size(), off);
+    for (const auto& f : findings) std::printf("  %s\n", Finding(f).c_str());
+  }
+  const json& approvals = r.contains("approval_list") ? r["approval_list"] : json::array();
+  if (!approvals.empty()) {
+    std::printf("\n%sdecisions so far%s\n", bold, off);
+    for (const auto& a : approvals) {
+      std::printf("  %s %s at %s%s%s\n", Str(a, "reviewer").c_str(), Str(a, "verdict").c_str(),
+                  Str(a, "at").c_str(), Str(a, "comment").empty() ? "" : ": ",
+                  Str(a, "comment").c_str());
+    }
+  }
+  if (r.contains("repo_error")) {
+    std::printf("\ncannot read the mirror repository: %s\n", Str(r, "repo_error").c_str());
+    return;
+  }
+  const json& commits = r.contains("commits") ? r["commits"] : json::array();
+  std::printf("\n%scommits (%zu%s)%s\n", bold, commits.size(),
+              r.value("commits_truncated", false) ? ", more not shown" : "", off);
+  for (const auto& c : commits) {
+    std::printf("%scommit %s%s\nAuthor: %s <%s>\nDate:   %s\n\n", yellow, Str(c, "id").c_str(), off,
+                Str(c, "author").c_str(), Str(c, "email").c_str(), Str(c, "time").c_str());
+    std::string msg = Str(c, "message");
+    size_t pos = 0;
+    while (pos < msg.size()) {
+      size_t end = msg.find('\n', pos);
+      std::printf("    %s\n", msg.substr(pos, end == std::string::npos ? std::string::npos : end - pos).c_str());
+      pos = end == std::string::npos ? msg.size() : end + 1;
+    }
+    std::printf("\n");
+  }
+  const json& files = r.contains("files") ? r["files"] : json::array();
+  const json stat = r.value("stat", json::object());
+  std::printf("%sfiles (%lld changed, +%lld -%lld)%s\n", bold, stat.value("files", 0LL),
+              stat.value("additions", 0LL), stat.value("deletions", 0LL), off);
+  for (const auto& f : files) {
+    std::string name = Str(f, "path");
+    if (!Str(f, "old_path").empty()) name = Str(f, "old_path") + " => " + name;
+    if (f.value("binary", false)) {
+      std::printf("  %-10s %s | binary\n", Str(f, "status").c_str(), name.c_str());
+    } else {
+      std::printf("  %-10s %s | +%lld -%lld\n", Str(f, "status").c_str(), name.c_str(),
+                  f.value("additions", 0LL), f.value("deletions", 0LL));
+    }
+  }
+  std::string base = Str(r, "diff_base");
+  std::printf("\n%sdiff against %s (%s)%s\n", bold, base.empty() ? "the empty tree" : base.c_str(),
+              Str(r, "diff_base_note").c_str(), off);
+  PrintDiff(Str(r, "diff"), color);
+  if (r.value("diff_truncated", false)) std::printf("(%s)\n", Str(r, "diff_note").c_str());
+  if (Str(r, "status") == "pending") {
+    std::printf("\napprove: agentgate approve %lld --expect %s\nreject:  agentgate reject %lld --reason TEXT\n",
+                id, Str(r, "new").c_str(), id);
+  }
+}
+
+int RunShow(int argc, char** argv) {
+  CLI::App app{"Show one request: pusher, rules, findings, commits, files and diff."};
+  std::string socket, config, id_text;
+  bool as_json = false;
+  app.add_option("id", id_text, "request id")->required();
+  app.add_flag("--json", as_json, "print JSON");
+  app.add_option("--socket", socket, "control socket (default: from the config)");
+  app.add_option("--config", config, "config file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;
+  }
+  Result<int64_t> id = control::ParseRequestId(id_text);
+  if (!id.ok()) return control::ReportFailure("show", id.status());
+  int rc = 0;
+  auto r = control::CallForCli("show", socket, config, {{"cmd", "show"}, {"id", *id}}, &rc);
+  if (!r) return rc;
+  if (as_json) {
+    std::printf("%s\n", r->dump(2, ' ', false, json::error_handler_t::replace).c_str());
+  } else {
+    PrintHuman(*r, isatty(STDOUT_FILENO) == 1);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+AG_REGISTER_COMMAND(show, "show", "show one request with its commits and diff", RunShow);
+}  // namespace ag::cli

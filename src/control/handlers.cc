@@ -1,0 +1,154 @@
+#include "control/handlers.h"
+
+#include <map>
+
+#include "control/protocol.h"
+#include "store/requests.h"
+
+namespace ag::control {
+namespace {
+
+using nlohmann::json;
+
+// Field readers that turn a wrong type into InvalidArgument (json throws).
+Result<std::string> Str(const json& req, const char* key, bool required) {
+  if (!req.contains(key) || req[key].is_null()) {
+    if (required) return Status::InvalidArgument(std::string("missing \"") + key + "\"");
+    return std::string();
+  }
+  if (!req[key].is_string()) return Status::InvalidArgument(std::string("\"") + key + "\" must be a string");
+  std::string v = req[key].get<std::string>();
+  if (v.size() > 16384) return Status::InvalidArgument(std::string("\"") + key + "\" is too long");
+  return v;
+}
+
+Result<int64_t> Id(const json& req) {
+  if (!req.contains("id")) return Status::InvalidArgument("missing \"id\"");
+  const json& v = req["id"];
+  if (v.is_number_unsigned() && v.get<uint64_t>() >= 1 &&
+      v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+    return static_cast<int64_t>(v.get<uint64_t>());
+  }
+  if (v.is_number_integer() && v.get<int64_t>() >= 1) return v.get<int64_t>();
+  if (v.is_string()) return ParseRequestId(v.get<std::string>());
+  return Status::InvalidArgument("\"id\" must be a positive whole number");
+}
+
+Result<std::map<int64_t, int>> ApprovalCounts(store::Db& db, int64_t min_id, int64_t max_id) {
+  AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
+      "SELECT request_id, COUNT(*) FROM approvals WHERE verdict='approve' AND "
+      "request_id BETWEEN ? AND ? GROUP BY request_id"));
+  q.Bind(1, min_id).Bind(2, max_id);
+  std::map<int64_t, int> out;
+  for (;;) {
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out[q.Int(0)] = static_cast<int>(q.Int(1));
+  }
+  return out;
+}
+
+Result<json> List(store::Db& db, const json& req) {
+  store::RequestFilter filter;
+  AG_ASSIGN_OR_RETURN(filter.repo, Str(req, "repo", false));
+  AG_ASSIGN_OR_RETURN(std::string status, Str(req, "status", false));
+  if (!status.empty()) {
+    filter.status = store::ParseStatus(status);
+    if (!filter.status) return Status::InvalidArgument("unknown status '" + status + "'");
+  }
+  filter.limit = kDefaultListLimit;
+  if (req.contains("limit")) {
+    if (!req["limit"].is_number_integer() || req["limit"].get<int64_t>() < 1) {
+      return Status::InvalidArgument("\"limit\" must be a positive whole number");
+    }
+    filter.limit = static_cast<int>(std::min<int64_t>(req["limit"].get<int64_t>(), kMaxListLimit));
+  }
+  std::vector<store::Request> rows;
+  if (filter.status) {
+    AG_ASSIGN_OR_RETURN(rows, store::ListRequests(db, filter));
+  } else {
+    // Pending first (what a reviewer acts on), then the rest, newest first.
+    store::RequestFilter pending = filter;
+    pending.status = store::RequestStatus::kPending;
+    AG_ASSIGN_OR_RETURN(rows, store::ListRequests(db, pending));
+    if (static_cast<int>(rows.size()) < filter.limit) {
+      AG_ASSIGN_OR_RETURN(std::vector<store::Request> all, store::ListRequests(db, filter));
+      for (auto& r : all) {
+        if (static_cast<int>(rows.size()) >= filter.limit) break;
+        if (r.status != store::RequestStatus::kPending) rows.push_back(std::move(r));
+      }
+    }
+  }
+  std::map<int64_t, int> counts;
+  if (!rows.empty()) {
+    int64_t lo = rows[0].id, hi = rows[0].id;
+    for (const auto& r : rows) lo = std::min(lo, r.id), hi = std::max(hi, r.id);
+    AG_ASSIGN_OR_RETURN(counts, ApprovalCounts(db, lo, hi));
+  }
+  json out = json::array();
+  for (const auto& r : rows) out.push_back(Summary(r, counts.count(r.id) ? counts[r.id] : 0));
+  return out;
+}
+
+json DecisionJson(const review::DecisionResult& d) {
+  return {{"id", d.id}, {"status", store::StatusName(d.status)}, {"approvals", d.approvals},
+          {"quorum", d.quorum}, {"message", d.message}};
+}
+
+Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer,
+                      const json& req) {
+  if (!req.is_object()) return Status::InvalidArgument("a request is a JSON object");
+  AG_ASSIGN_OR_RETURN(std::string cmd, Str(req, "cmd", true));
+  review::Reviewer reviewer{peer.user, peer.groups};
+  if (cmd == "list") return List(db, req);
+  if (cmd == "show") {
+    AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
+    AG_ASSIGN_OR_RETURN(store::Request r, store::GetRequest(db, id));
+    return BuildShow(db, *ctx.settings, r, ctx.show);
+  }
+  if (cmd == "approve") {
+    AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
+    review::Binding b;
+    AG_ASSIGN_OR_RETURN(b.ref, Str(req, "ref", true));
+    AG_ASSIGN_OR_RETURN(b.old_oid, Str(req, "old", true));
+    AG_ASSIGN_OR_RETURN(b.new_oid, Str(req, "new", true));
+    AG_ASSIGN_OR_RETURN(std::string comment, Str(req, "comment", false));
+    AG_ASSIGN_OR_RETURN(review::DecisionResult d,
+                        review::Approve(db, *ctx.settings, id, reviewer, b, comment));
+    return DecisionJson(d);
+  }
+  if (cmd == "reject") {
+    AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
+    AG_ASSIGN_OR_RETURN(std::string reason, Str(req, "reason", true));
+    std::optional<review::Binding> b;
+    if (req.contains("new")) {
+      b.emplace();
+      AG_ASSIGN_OR_RETURN(b->ref, Str(req, "ref", true));
+      AG_ASSIGN_OR_RETURN(b->old_oid, Str(req, "old", true));
+      AG_ASSIGN_OR_RETURN(b->new_oid, Str(req, "new", true));
+    }
+    AG_ASSIGN_OR_RETURN(review::DecisionResult d,
+                        review::Reject(db, *ctx.settings, id, reviewer, b, reason));
+    return DecisionJson(d);
+  }
+  if (cmd == "retry") {
+    AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
+    AG_ASSIGN_OR_RETURN(review::DecisionResult d, review::Retry(db, *ctx.settings, id, reviewer));
+    return DecisionJson(d);
+  }
+  return Status::InvalidArgument("unknown command '" + cmd.substr(0, 40) + "'");
+}
+
+}  // namespace
+
+json HandleRequest(store::Db& db, const HandlerContext& ctx, const Peer& peer,
+                   const json& request) {
+  try {
+    Result<json> r = Dispatch(db, ctx, peer, request);
+    return r.ok() ? OkResponse(std::move(r).value()) : ErrorResponse(r.status());
+  } catch (const std::exception& e) {
+    return ErrorResponse(Status::InvalidArgument(std::string("bad request: ") + e.what()));
+  }
+}
+
+}  // namespace ag::control

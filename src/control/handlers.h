@@ -1,0 +1,27 @@
+// The control socket's commands as one pure function: a parsed request and
+// the peer that sent it in, a response out. No sockets here, so the commands
+// are testable directly; ControlServer (server.h) adds the transport.
+//
+// Thread-safety: HandleRequest uses only `db` (one thread) and const inputs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "control/peer.h"
+#include "control/show.h"
+#include "review/workflow.h"
+#include "store/db.h"
+
+namespace ag::control {
+
+struct HandlerContext {
+  const review::ReviewSettings* settings = nullptr;  // REQUIRES: set
+  ShowOptions show;
+};
+
+// Runs one command for `peer`. Never throws; every failure is an error
+// response (see protocol.h).
+nlohmann::json HandleRequest(store::Db& db, const HandlerContext& ctx, const Peer& peer,
+                             const nlohmann::json& request);
+
+}  // namespace ag::control

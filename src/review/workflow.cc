@@ -1,0 +1,381 @@
+#include "review/workflow.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "git/git.h"
+#include "store/audit.h"
+#include "util/log.h"
+
+namespace ag::review {
+namespace {
+
+using store::Request;
+using store::RequestStatus;
+
+enum class Verdict { kApprove, kReject };
+
+Result<std::vector<std::string>> ParseNames(const std::string& json, const char* what) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(json);
+    std::vector<std::string> out;
+    if (!j.is_array()) throw std::runtime_error("not an array");
+    for (const auto& v : j) out.push_back(v.get<std::string>());
+    return out;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("stored ") + what + " is not a list of names: " +
+                              e.what());
+  }
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string Id(int64_t id) { return "request " + std::to_string(id); }
+
+// Why a request that is not pending cannot be decided, in words.
+Status NotPending(const Request& r) {
+  std::string msg = Id(r.id) + " is " + std::string(store::StatusName(r.status));
+  if (r.status == RequestStatus::kIncoming) msg = Id(r.id) + " has not landed yet (incoming)";
+  else if (r.status == RequestStatus::kApproved || r.status == RequestStatus::kRejected)
+    msg = Id(r.id) + " is already " + std::string(store::StatusName(r.status));
+  if (!r.status_reason.empty()) msg += " (" + r.status_reason + ")";
+  return Status::FailedPrecondition(msg);
+}
+
+bool IsPusher(const Request& r, const ReviewSettings& s, const std::string& user) {
+  if (r.identity == user) return true;
+  if (r.identity == "local:" + user) return true;
+  auto it = s.identity_accounts.find(r.identity);
+  return it != s.identity_accounts.end() && it->second == user;
+}
+
+// Who may decide `r`, and how many approvals it needs.
+struct Reviewers {
+  std::vector<std::string> users, groups;
+  int quorum = 1;
+};
+
+Result<Reviewers> ReviewersOf(const Request& r, const ReviewSettings& s) {
+  Reviewers out;
+  AG_ASSIGN_OR_RETURN(out.users, ParseNames(r.review_users_json, "review_users"));
+  AG_ASSIGN_OR_RETURN(out.groups, ParseNames(r.review_groups_json, "review_groups"));
+  out.quorum = std::max(1, r.quorum);
+  if (out.users.empty() && out.groups.empty()) {
+    out.users = s.default_reviewers.users;
+    out.groups = s.default_reviewers.groups;
+    out.quorum = std::max(out.quorum, s.default_reviewers.quorum);
+  }
+  return out;
+}
+
+Status CheckAuthorised(const Request& r, const Reviewers& who, const Reviewer& reviewer) {
+  if (reviewer.user.empty()) return Status::PermissionDenied("unknown reviewer account");
+  if (who.users.empty() && who.groups.empty()) {
+    return Status::PermissionDenied("nobody may review " + Id(r.id) +
+                                    ": the policy names no reviewers");
+  }
+  if (Contains(who.users, reviewer.user)) return Status::Ok();
+  for (const std::string& g : reviewer.groups) {
+    if (Contains(who.groups, g)) return Status::Ok();
+  }
+  std::string msg = reviewer.user + " is not a reviewer of " + Id(r.id) + " (reviewers:";
+  for (const auto& u : who.users) msg += " " + u;
+  for (const auto& g : who.groups) msg += " group:" + g;
+  return Status::PermissionDenied(msg + ")");
+}
+
+Status CheckBinding(const Request& r, const Binding& b) {
+  if (b.ref == r.ref && b.old_oid == r.old_oid && b.new_oid == r.new_oid) return Status::Ok();
+  return Status::Conflict(Id(r.id) + " is " + r.ref + " " + r.old_oid.substr(0, 12) + ".." +
+                          r.new_oid.substr(0, 12) + ", not what was reviewed (" + b.ref + " " +
+                          b.old_oid.substr(0, 12) + ".." + b.new_oid.substr(0, 12) +
+                          "): run `agentgate show " + std::to_string(r.id) + "` again");
+}
+
+Result<int> CountApprovals(store::Db& db, int64_t id, std::vector<std::string>* names) {
+  AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
+      "SELECT reviewer FROM approvals WHERE request_id=? AND verdict='approve' ORDER BY id"));
+  q.Bind(1, id);
+  int n = 0;
+  for (;;) {
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ++n;
+    if (names) names->push_back(q.Text(0));
+  }
+  return n;
+}
+
+// The reviewer's earlier verdict on `id`, if any.
+Result<std::optional<std::string>> EarlierVerdict(store::Db& db, int64_t id,
+                                                  const std::string& user) {
+  AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
+      "SELECT verdict FROM approvals WHERE request_id=? AND reviewer=?"));
+  q.Bind(1, id).Bind(2, user);
+  AG_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(q.Text(0));
+}
+
+Status Audit(store::Db& db, const Request& r, const std::string& kind, const std::string& actor,
+             nlohmann::json data) {
+  store::AuditEvent e;
+  e.kind = kind;
+  e.actor = actor;
+  e.repo = r.repo;
+  e.request_id = r.id;
+  data["ref"] = r.ref;
+  data["old"] = r.old_oid;
+  data["new"] = r.new_oid;
+  e.data_json = data.dump();
+  return store::AppendAudit(db, e).status();
+}
+
+// Records a refused attempt in the audit log (its own transaction: the
+// decision's was rolled back). Best effort: a locked database is logged.
+void AuditRefusal(store::Db& db, const Request& r, const Reviewer& reviewer,
+                  const char* action, const Status& why) {
+  Status s = [&]() -> Status {
+    store::Transaction tx(db);
+    AG_RETURN_IF_ERROR(tx.status());
+    AG_RETURN_IF_ERROR(Audit(db, r, "review.refused", reviewer.user,
+                             {{"action", action}, {"why", why.message()},
+                              {"code", CodeName(why.code())}}));
+    return tx.Commit();
+  }();
+  LogWarn("review.refused", {{"request", std::to_string(r.id)}, {"reviewer", reviewer.user},
+                             {"action", action}, {"why", why.message()}});
+  if (!s.ok()) LogError("review.audit_failed", {{"error", s.ToString()}});
+}
+
+// The checks every decision on a pending request shares. Marks an expired
+// request expired (committing `tx`) before refusing; `*expired` tells the
+// caller to publish it.
+Status CheckPendingAndFresh(store::Db& db, store::Transaction& tx, const Request& r,
+                            bool* expired) {
+  // Already decided, expired, superseded, replayed: decisions are final.
+  if (r.status != RequestStatus::kPending) return NotPending(r);
+  // A stale request cannot be approved after its deadline, even if the sweeper lags.
+  if (store::NowSeconds() > r.expires_at) {
+    AG_RETURN_IF_ERROR(store::TransitionRequest(db, r.id, RequestStatus::kPending,
+                                                RequestStatus::kExpired, "agentgate",
+                                                "no decision before the deadline",
+                                                "request.expired"));
+    AG_RETURN_IF_ERROR(tx.Commit());
+    *expired = true;
+    return Status::FailedPrecondition(Id(r.id) + " expired (no decision before the deadline)");
+  }
+  return Status::Ok();
+}
+
+Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int64_t id,
+                              const Reviewer& reviewer, Verdict verdict,
+                              const std::optional<Binding>& expected, const std::string& text) {
+  const char* action = verdict == Verdict::kApprove ? "approve" : "reject";
+  std::optional<Request> loaded;
+  bool publish = false;
+  Result<DecisionResult> out = [&]() -> Result<DecisionResult> {
+    store::Transaction tx(db);
+    AG_RETURN_IF_ERROR(tx.status());
+    // The request exists (an unknown id is refused, not created).
+    AG_ASSIGN_OR_RETURN(Request r, store::GetRequest(db, id));
+    loaded = r;
+    // Pending and not past its deadline.
+    AG_RETURN_IF_ERROR(CheckPendingAndFresh(db, tx, r, &publish));
+    // Approving on top of a moved upstream would replay onto a base nobody reviewed.
+    if (verdict == Verdict::kApprove && r.upstream_moved) {
+      return Status::FailedPrecondition(Id(id) +
+                                        ": upstream moved; re-push on top of upstream");
+    }
+    // The decision binds to what the reviewer saw: a swapped request is refused.
+    if (expected) AG_RETURN_IF_ERROR(CheckBinding(r, *expected));
+    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
+    bool own = IsPusher(r, settings, reviewer.user);
+    // Only the policy's reviewers decide (the pusher may withdraw its own push).
+    if (!(verdict == Verdict::kReject && own)) {
+      AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
+    }
+    // No self-approval: the pushing identity's account cannot approve its push.
+    if (verdict == Verdict::kApprove && own) {
+      return Status::PermissionDenied(reviewer.user + " pushed " + Id(id) + " (as " +
+                                      r.identity + ") and cannot approve it");
+    }
+    // One verdict per reviewer: approving twice never counts twice.
+    AG_ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierVerdict(db, id, reviewer.user));
+    if (earlier && verdict == Verdict::kApprove) {
+      return Status::AlreadyExists(reviewer.user + " already " +
+                                   (*earlier == "approve" ? "approved " : "rejected ") + Id(id));
+    }
+    int64_t now = store::NowSeconds();
+    AG_ASSIGN_OR_RETURN(store::Stmt ins, db.Prepare(
+        "INSERT INTO approvals (request_id, reviewer, verdict, comment, ref, old_oid, new_oid, at) "
+        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(request_id, reviewer) DO UPDATE SET "
+        "verdict=excluded.verdict, comment=excluded.comment, at=excluded.at"));
+    ins.Bind(1, id).Bind(2, reviewer.user).Bind(3, action).Bind(4, text).Bind(5, r.ref)
+        .Bind(6, r.old_oid).Bind(7, r.new_oid).Bind(8, now);
+    AG_RETURN_IF_ERROR(ins.Run());
+
+    DecisionResult res;
+    res.id = id;
+    res.quorum = who.quorum;
+    std::vector<std::string> names;
+    AG_ASSIGN_OR_RETURN(res.approvals, CountApprovals(db, id, &names));
+    nlohmann::json data = {{"approvals", res.approvals}, {"quorum", who.quorum}};
+    data[verdict == Verdict::kApprove ? "comment" : "reason"] = text;
+    AG_RETURN_IF_ERROR(Audit(db, r, verdict == Verdict::kApprove ? "review.approve" : "review.reject",
+                             reviewer.user, data));
+    if (verdict == Verdict::kReject) {
+      // Any rejection rejects.
+      AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, RequestStatus::kPending,
+                                                  RequestStatus::kRejected, reviewer.user, text,
+                                                  "request.rejected"));
+      res.status = RequestStatus::kRejected;
+      res.message = "rejected " + Id(id);
+    } else if (res.approvals >= who.quorum) {
+      // Quorum of distinct reviewers reached: the replay worker takes it.
+      std::string by;
+      for (const auto& n : names) by += (by.empty() ? "" : ", ") + n;
+      AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, RequestStatus::kPending,
+                                                  RequestStatus::kApproved, reviewer.user,
+                                                  "approved by " + by, "request.approved"));
+      res.status = RequestStatus::kApproved;
+      res.message = "approved " + Id(id) + " (" + std::to_string(res.approvals) + " of " +
+                    std::to_string(who.quorum) + "); it will be replayed upstream";
+    } else {
+      res.status = RequestStatus::kPending;
+      res.message = "approval recorded for " + Id(id) + " (" + std::to_string(res.approvals) +
+                    " of " + std::to_string(who.quorum) + "); it waits for more reviewers";
+    }
+    AG_RETURN_IF_ERROR(tx.Commit());
+    publish = res.status != RequestStatus::kPending;
+    return res;
+  }();
+  if (publish && loaded) {
+    auto now = store::GetRequest(db, id);
+    if (now.ok()) (void)PublishState(settings, *now);
+  }
+  if (!out.ok() && loaded && IsRefusal(out.status().code())) {
+    AuditRefusal(db, *loaded, reviewer, action, out.status());
+  }
+  if (out.ok()) {
+    LogInfo(verdict == Verdict::kApprove ? "review.approve" : "review.reject",
+            {{"request", std::to_string(id)}, {"reviewer", reviewer.user},
+             {"status", std::string(store::StatusName(out->status))},
+             {"approvals", std::to_string(out->approvals)},
+             {"quorum", std::to_string(out->quorum)}});
+  }
+  return out;
+}
+
+}  // namespace
+
+ReviewSettings SettingsFrom(const config::Config& config, const policy::Policy* policy) {
+  ReviewSettings s;
+  s.identity_accounts = config.identity_accounts;
+  if (policy) s.default_reviewers = policy->reviewers;
+  for (const auto& repo : config.repos) {
+    s.repo_paths[repo.name] =
+        repo.path.empty() ? config.data_dir + "/repos/" + repo.name + ".git" : repo.path;
+  }
+  return s;
+}
+
+bool IsRefusal(Code code) {
+  switch (code) {
+    case Code::kNotFound:
+    case Code::kFailedPrecondition:
+    case Code::kPermissionDenied:
+    case Code::kConflict:
+    case Code::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status PublishState(const ReviewSettings& settings, const store::Request& r) {
+  auto it = settings.repo_paths.find(r.repo);
+  Status s;
+  if (it == settings.repo_paths.end()) {
+    s = Status::NotFound("repo " + r.repo + " is not configured");
+  } else {
+    auto repo = git::OpenRepo(it->second);
+    s = repo.ok() ? git::PublishRequestState(repo->get(), r.id, store::StatusName(r.status),
+                                             r.new_oid, /*pin=*/false)
+                  : repo.status();
+  }
+  if (!s.ok()) {
+    LogWarn("review.publish_failed", {{"request", std::to_string(r.id)},
+                                      {"status", std::string(store::StatusName(r.status))},
+                                      {"error", s.ToString()}});
+  }
+  return s;
+}
+
+Result<DecisionResult> Approve(store::Db& db, const ReviewSettings& settings, int64_t id,
+                               const Reviewer& reviewer, const Binding& expected,
+                               const std::string& comment) {
+  return Decide(db, settings, id, reviewer, Verdict::kApprove, expected, comment);
+}
+
+Result<DecisionResult> Reject(store::Db& db, const ReviewSettings& settings, int64_t id,
+                              const Reviewer& reviewer, const std::optional<Binding>& expected,
+                              const std::string& reason) {
+  if (reason.empty()) return Status::InvalidArgument("a rejection needs a reason");
+  return Decide(db, settings, id, reviewer, Verdict::kReject, expected, reason);
+}
+
+Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int64_t id,
+                             const Reviewer& reviewer) {
+  std::optional<Request> loaded;
+  Result<DecisionResult> out = [&]() -> Result<DecisionResult> {
+    store::Transaction tx(db);
+    AG_RETURN_IF_ERROR(tx.status());
+    // The request exists.
+    AG_ASSIGN_OR_RETURN(Request r, store::GetRequest(db, id));
+    loaded = r;
+    // A conflict means upstream moved: replaying again would force or fail again.
+    if (r.status == RequestStatus::kConflict) {
+      return Status::FailedPrecondition(Id(id) +
+                                        " is conflict: upstream moved; re-push on top of upstream");
+    }
+    // Only a failed replay is retried (approved ones are still in the queue).
+    if (r.status != RequestStatus::kFailed) {
+      return Status::FailedPrecondition(Id(id) + " is " + std::string(store::StatusName(r.status)) +
+                                        ", not failed: nothing to retry");
+    }
+    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
+    // Retrying is a reviewer's action, with the same who-may rules as approving.
+    AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
+    if (IsPusher(r, settings, reviewer.user)) {
+      return Status::PermissionDenied(reviewer.user + " pushed " + Id(id) +
+                                      " and cannot retry it");
+    }
+    AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, RequestStatus::kFailed,
+                                                RequestStatus::kApproved, reviewer.user,
+                                                "retry requested", "request.retry"));
+    AG_ASSIGN_OR_RETURN(store::Stmt upd, db.Prepare(
+        "UPDATE requests SET replay_attempts=0, next_attempt_at=0 WHERE id=?"));
+    upd.Bind(1, id);
+    AG_RETURN_IF_ERROR(upd.Run());
+    AG_RETURN_IF_ERROR(tx.Commit());
+    DecisionResult res;
+    res.id = id;
+    res.status = RequestStatus::kApproved;
+    res.quorum = who.quorum;
+    res.message = Id(id) + " is approved again; the replay worker will retry it";
+    return res;
+  }();
+  if (out.ok()) {
+    auto now = store::GetRequest(db, id);
+    if (now.ok()) (void)PublishState(settings, *now);
+    LogInfo("review.retry", {{"request", std::to_string(id)}, {"reviewer", reviewer.user}});
+  } else if (loaded && IsRefusal(out.status().code())) {
+    AuditRefusal(db, *loaded, reviewer, "retry", out.status());
+  }
+  return out;
+}
+
+}  // namespace ag::review

@@ -1,0 +1,99 @@
+// The review workflow: the rules a reviewer's decision passes before it
+// changes a request (approve, reject, retry), over the SQLite store.
+//
+// Each call runs inside one IMMEDIATE transaction: the checks, the approval
+// row, the status change (store::TransitionRequest, compare-and-set) and the
+// audit events commit together or not at all, so two reviewers (or a reviewer
+// and a new push) racing on one request always leave one consistent state.
+// After the commit the request's state ref is published in the mirror repo
+// (refs/agentgate/state/<id>/<status>); a failure there is logged, never
+// undoes the decision.
+//
+// Refusals come back as a non-OK Status whose code says why:
+//   NotFound            no such request
+//   FailedPrecondition  already decided / expired / superseded / upstream moved
+//   PermissionDenied    not a reviewer of this request, or the pusher itself
+//   Conflict            the approval binds to a ref/old/new the request does not have
+//   AlreadyExists       this reviewer already approved this request
+// Any other code is a system error (database locked or corrupt, ...).
+//
+// Thread-safety: the functions keep no state; a Db belongs to one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "policy/policy.h"
+#include "store/db.h"
+#include "store/requests.h"
+#include "util/status.h"
+
+namespace ag::review {
+
+// What the workflow needs from the config and the policy, copied once.
+struct ReviewSettings {
+  // Policy identity -> Unix account (config.identity_accounts): the pusher's
+  // account may not approve its own push.
+  std::map<std::string, std::string> identity_accounts;
+  // The policy's default reviewers: used when a request names no reviewer
+  // users and no groups. Empty too -> nobody may approve (fail closed).
+  policy::ReviewRequirement default_reviewers;
+  // Repo name -> bare mirror path, for publishing state refs. A repo missing
+  // here is not published (logged).
+  std::map<std::string, std::string> repo_paths;
+};
+
+// Builds settings from a loaded config and (optional) policy. Repos with an
+// empty path get <data_dir>/repos/<name>.git.
+ReviewSettings SettingsFrom(const config::Config& config, const policy::Policy* policy);
+
+// The Unix account deciding, as the control socket established it
+// (SO_PEERCRED): never taken from a request's fields.
+struct Reviewer {
+  std::string user;
+  std::vector<std::string> groups;  // every group of the account (getgrouplist)
+};
+
+// What the reviewer was shown; an approval binds to exactly this.
+struct Binding {
+  std::string ref, old_oid, new_oid;
+};
+
+struct DecisionResult {
+  int64_t id = 0;
+  store::RequestStatus status = store::RequestStatus::kPending;  // after the call
+  int approvals = 0;  // distinct approvals so far
+  int quorum = 1;
+  std::string message;  // one line for the reviewer, e.g. "approved (2 of 2)"
+};
+
+// Records `reviewer`'s approval of request `id`; the request becomes approved
+// once `quorum` distinct reviewers approved.
+Result<DecisionResult> Approve(store::Db& db, const ReviewSettings& settings, int64_t id,
+                               const Reviewer& reviewer, const Binding& expected,
+                               const std::string& comment);
+
+// Rejects request `id` (one rejection is enough). `expected`, when given, must
+// match like an approval's. The pusher may reject (withdraw) its own request.
+Result<DecisionResult> Reject(store::Db& db, const ReviewSettings& settings, int64_t id,
+                              const Reviewer& reviewer, const std::optional<Binding>& expected,
+                              const std::string& reason);
+
+// A failed replay goes back to approved with its attempts reset, so the
+// replay worker tries again. Only a reviewer of the request may do it. A
+// conflict is not retried: upstream moved, the agent must re-push on top.
+Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int64_t id,
+                             const Reviewer& reviewer);
+
+// True when `code` is a refusal (exit 1), false for system errors (exit 2).
+bool IsRefusal(Code code);
+
+// Publishes request `id`'s current status as its state ref in the mirror repo.
+// Logs and returns the error; callers treat it as best effort.
+Status PublishState(const ReviewSettings& settings, const store::Request& request);
+
+}  // namespace ag::review
