@@ -437,6 +437,8 @@ Result<std::shared_ptr<const Config>> ParseConfig(const std::string& yaml,
     if (root) {
       try {
         ConfigParser(file, &problems).Parse(*root, config.get());
+      } catch (const policy::TooManyProblems&) {
+        // Already reported.
       } catch (const std::exception& e) {
         problems.push_back(Problem{file, 1, 1, std::string("cannot read config: ") + e.what()});
       }

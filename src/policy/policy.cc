@@ -490,6 +490,8 @@ Result<std::shared_ptr<const Policy>> ParsePolicy(std::string_view yaml, const s
     if (root) {
       try {
         parser.Parse(*root, policy.get());
+      } catch (const TooManyProblems&) {
+        // Already reported.
       } catch (const std::exception& e) {
         // yaml-cpp accessors can throw on odd documents; never let it escape.
         found.push_back(Problem{file, 1, 1, std::string("cannot read policy: ") + e.what()});

@@ -14,6 +14,8 @@ namespace {
 // overflow in every caller that adds it to a time point.
 constexpr uint64_t kMaxDurationSeconds = 1'000'000'000'000ull;
 
+constexpr const char* kStopMessage = "too many problems; stopping here";
+
 std::string_view TypeName(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
@@ -159,6 +161,15 @@ void Reader::Report(const YAML::Mark& mark, std::string message) {
   p.column = mark.is_null() || mark.column < 0 ? 1 : mark.column + 1;
   p.message = std::move(message);
   problems_->push_back(std::move(p));
+  if (problems_->size() - count_at_start_ >= kMaxProblems) {
+    Problem stop;
+    stop.file = file_;
+    stop.line = problems_->back().line;
+    stop.column = problems_->back().column;
+    stop.message = kStopMessage;
+    problems_->push_back(std::move(stop));
+    throw TooManyProblems();
+  }
 }
 
 void Reader::Report(const YAML::Node& node, std::string message) {
@@ -347,7 +358,10 @@ std::optional<std::map<std::string, std::string>> Reader::StringMap(const Field&
 }
 
 std::string JoinProblems(std::vector<Problem>* problems) {
-  std::stable_sort(problems->begin(), problems->end(), [](const Problem& a, const Problem& b) {
+  // The "stopping here" note stays last.
+  auto end = problems->end();
+  if (!problems->empty() && problems->back().message == kStopMessage) --end;
+  std::stable_sort(problems->begin(), end, [](const Problem& a, const Problem& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
   std::string out;

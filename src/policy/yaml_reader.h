@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -58,6 +59,15 @@ class Map {
   std::vector<Field> fields_;
 };
 
+// Thrown by Reader::Report once a document has kMaxProblems problems, so a
+// hostile or garbled file (aliases repeating a bad node) cannot make the walk
+// run long or the output huge. Loaders catch it; it never leaves ag_policy
+// or ag_config.
+struct TooManyProblems : std::exception {
+  const char* what() const noexcept override { return "too many problems"; }
+};
+inline constexpr size_t kMaxProblems = 100;
+
 class Reader {
  public:
   // `file` names the file in messages; problems are appended to `problems`.
@@ -67,7 +77,9 @@ class Reader {
   const std::string& file() const { return file_; }
   bool has_problems() const { return problems_->size() > count_at_start_; }
 
-  // Reports a problem at `mark` (0-based from yaml-cpp; a null mark gives 1:1).
+  // Reports a problem at `mark` (0-based from yaml-cpp; a null mark gives
+  // 1:1). The kMaxProblems-th problem is followed by a "stopping" note and
+  // TooManyProblems is thrown.
   void Report(const YAML::Mark& mark, std::string message);
   void Report(const YAML::Node& node, std::string message);
 

@@ -320,6 +320,18 @@ rules:
                 problems[2].ToString() + "\n" + problems[3].ToString());
 }
 
+TEST(PolicyTest, ProblemsAreBounded) {
+  // Aliases repeat one bad rule many times: the walk stops after
+  // kMaxProblems instead of reporting (and re-checking) every copy.
+  std::string yaml = "version: 1\nrules:\n  - &r {id: x, kind: tags, paths: ['[', '[', '[']}\n";
+  for (int i = 0; i < 5000; ++i) yaml += "  - *r\n";
+  std::vector<Problem> problems;
+  Result<std::shared_ptr<const Policy>> p = ParsePolicy(yaml, "big.yaml", &problems);
+  ASSERT_FALSE(p.ok());
+  ASSERT_EQ(problems.size(), 101u);
+  EXPECT_EQ(problems.back().message, "too many problems; stopping here");
+}
+
 TEST(PolicyTest, RuleFilesResolveAgainstThePolicyFolder) {
   TempDir dir;
   std::string extra = dir.Write("rules/extra.yaml", "rules: []\n");
