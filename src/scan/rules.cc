@@ -113,14 +113,17 @@ Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs
   for (const PackSpec& pack : packs) {
     for (const AllowlistSpec& a : pack.allowlists) {
       AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, ""));
+      c.pack = set->packs;
       set->allowlists.push_back(std::move(c));
     }
     for (const RuleSpec& spec : pack.rules) {
       AG_ASSIGN_OR_RETURN(CompiledRule r, CompileRule(spec, max_mem));
+      r.pack = set->packs;
       auto [it, fresh] = index.emplace(r.id, set->rules.size());
       if (fresh) set->rules.push_back(std::move(r));
       else set->rules[it->second] = std::move(r);
     }
+    ++set->packs;
   }
   return set;
 }

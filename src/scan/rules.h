@@ -55,8 +55,8 @@ struct RuleSpec {
   std::string origin;         // "file:line"
 };
 
-// A whole pack: rules plus pack-wide allowlists (which apply to every rule of
-// every pack loaded into the same scanner).
+// A whole pack: rules plus pack-wide allowlists (which apply to the rules of
+// this pack only).
 struct PackSpec {
   std::vector<RuleSpec> rules;
   std::vector<AllowlistSpec> allowlists;
@@ -82,6 +82,7 @@ Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& option
 std::string_view BuiltinPackText();
 
 struct CompiledAllowlist {
+  int pack = 0;  // index of the pack a pack-wide allowlist came from
   bool condition_and = false;
   Target target = Target::kSecret;
   std::vector<std::unique_ptr<re2::RE2>> regexes;
@@ -105,12 +106,16 @@ struct CompiledRule {
   bool generic = false;
   bool require_digit = false;
   int multiline = 0;                // bytes past the keyword's line
+  int pack = 0;                     // index of the pack it came from
   std::vector<CompiledAllowlist> allowlists;
 };
 
 struct RuleSet {
   std::vector<CompiledRule> rules;
-  std::vector<CompiledAllowlist> allowlists;  // global
+  // Pack-wide allowlists: each applies to the rules of its own pack only, so
+  // one pack's placeholders or path skips never weaken another pack's rules.
+  std::vector<CompiledAllowlist> allowlists;
+  int packs = 0;
 };
 
 // Compiles packs in order. A later rule with an id already seen replaces the

@@ -92,6 +92,9 @@ struct Job {
   // For ScanLines: buffer line index -> real line number; null means count.
   const std::vector<int>* line_numbers = nullptr;
   std::vector<Raw> raws;
+  // Spans a specific rule's own allowlist let through: explicit decisions
+  // that other packs' rules respect (e.g. a team's allowlisted public key).
+  std::vector<Raw> allowed_spans;
   bool truncated = false;
 };
 
@@ -123,6 +126,10 @@ class ScannerImpl final : public Scanner {
     matcher_ = KeywordMatcher(words);
     for (const CompiledAllowlist& a : rules_->allowlists)
       if (!a.condition_and && !a.paths.empty()) path_skips_.push_back(&a);
+    for (const CompiledRule& rule : rules_->rules) {
+      if (std::find(rule_packs_.begin(), rule_packs_.end(), rule.pack) == rule_packs_.end())
+        rule_packs_.push_back(rule.pack);
+    }
   }
 
   Status ScanText(std::string_view path, std::string_view text, std::vector<Finding>* out,
@@ -188,10 +195,12 @@ class ScannerImpl final : public Scanner {
     return Status::Ok();
   }
 
+  // A path is skipped when every pack with rules skips it.
   bool SkipsPath(std::string_view path) const override {
-    for (const CompiledAllowlist* a : path_skips_)
-      if (AnyMatch(a->paths, path)) return true;
-    return false;
+    std::vector<char> skipped = SkippedPacks(path);
+    for (int p : rule_packs_)
+      if (!skipped[p]) return false;
+    return !rule_packs_.empty();
   }
 
   size_t rule_count() const override { return rules_->rules.size(); }
@@ -199,6 +208,14 @@ class ScannerImpl final : public Scanner {
  private:
   std::string TruncatedReason() const {
     return "stopped after " + std::to_string(options_.max_findings_per_blob) + " findings";
+  }
+
+  // skipped[pack] is true when a pack-wide OR allowlist matches the path.
+  std::vector<char> SkippedPacks(std::string_view path) const {
+    std::vector<char> skipped(rules_->packs + 1, 0);
+    for (const CompiledAllowlist* a : path_skips_)
+      if (!skipped[a->pack] && AnyMatch(a->paths, path)) skipped[a->pack] = 1;
+    return skipped;
   }
 
   // True when rule `r` applies to job.path (its path regex, and no rule
@@ -211,9 +228,10 @@ class ScannerImpl final : public Scanner {
   }
 
   void ScanPathOnlyRules(Job& job, std::vector<Finding>* out) const {
+    std::vector<char> skipped_packs = SkippedPacks(job.path);
     for (uint32_t r : path_only_rules_) {
       const CompiledRule& rule = rules_->rules[r];
-      if (!re2::RE2::PartialMatch(job.path, *rule.path)) continue;
+      if (skipped_packs[rule.pack] || !RuleAppliesTo(rule, job.path)) continue;
       Finding f;
       f.rule_id = rule.id;
       f.description = rule.description;
@@ -227,8 +245,10 @@ class ScannerImpl final : public Scanner {
   void Run(Job& job) const {
     const std::string_view text = job.text;
     std::vector<char> applies(rules_->rules.size());
+    std::vector<char> skipped_packs = SkippedPacks(job.path);
     for (size_t r = 0; r < applies.size(); ++r)
-      applies[r] = RuleAppliesTo(rules_->rules[r], job.path);
+      applies[r] = !skipped_packs[rules_->rules[r].pack] &&
+                   RuleAppliesTo(rules_->rules[r], job.path);
 
     // Rules without keywords see the whole text.
     for (uint32_t r : keywordless_rules_)
@@ -305,7 +325,11 @@ class ScannerImpl final : public Scanner {
       size_t ml_begin = LineBegin(text, m_begin, begin);
       Candidate c{sv, std::string_view(m.data(), m.size()),
                   text.substr(ml_begin, l_end - ml_begin), job.path, job.commit};
-      if (IsAllowed(rule, c)) continue;
+      if (IsAllowedGlobally(rule, c)) continue;
+      if (IsAllowedByRule(rule, c)) {
+        if (!rule.generic) job.allowed_spans.push_back({r, s_begin, secret.size(), l_begin});
+        continue;
+      }
       if (job.raws.size() >= options_.max_findings_per_blob) {
         job.truncated = true;
         break;
@@ -320,9 +344,13 @@ class ScannerImpl final : public Scanner {
     return nl ? static_cast<const char*>(nl) - text.data() + 1 : floor;
   }
 
-  bool IsAllowed(const CompiledRule& rule, const Candidate& c) const {
+  bool IsAllowedGlobally(const CompiledRule& rule, const Candidate& c) const {
     for (const CompiledAllowlist& a : rules_->allowlists)
-      if (Allowed(a, c)) return true;
+      if (a.pack == rule.pack && Allowed(a, c)) return true;
+    return false;
+  }
+
+  bool IsAllowedByRule(const CompiledRule& rule, const Candidate& c) const {
     for (const CompiledAllowlist& a : rule.allowlists)
       if (Allowed(a, c)) return true;
     return false;
@@ -338,15 +366,10 @@ class ScannerImpl final : public Scanner {
     });
     auto secret_of = [&](const Raw& r) { return job.text.substr(r.secret_begin, r.secret_len); };
     std::vector<char> keep(raws.size(), 1);
+    // A generic finding is dropped when a specific rule found the same value
+    // (or one containing it, or contained in it) on the same line.
     for (size_t i = 0; i < raws.size(); ++i) {
-      // The same span from two rules: keep the earlier rule (packs' order).
-      for (size_t j = 0; j < i && keep[i]; ++j)
-        if (keep[j] && raws[j].secret_begin == raws[i].secret_begin &&
-            raws[j].secret_len == raws[i].secret_len)
-          keep[i] = 0;
-    }
-    for (size_t i = 0; i < raws.size(); ++i) {
-      if (!keep[i] || !rules_->rules[raws[i].rule].generic) continue;
+      if (!rules_->rules[raws[i].rule].generic) continue;
       std::string_view gs = secret_of(raws[i]);
       for (size_t j = 0; j < raws.size(); ++j) {
         if (i == j || raws[j].line_begin != raws[i].line_begin ||
@@ -358,6 +381,19 @@ class ScannerImpl final : public Scanner {
           break;
         }
       }
+    }
+    for (size_t i = 0; i < raws.size(); ++i)
+      for (const Raw& a : job.allowed_spans)
+        if (a.secret_begin == raws[i].secret_begin && a.secret_len == raws[i].secret_len &&
+            rules_->rules[a.rule].pack != rules_->rules[raws[i].rule].pack)
+          keep[i] = 0;
+    // The same span from two kept rules: report it once, for the earlier
+    // rule (packs' order).
+    for (size_t i = 0; i < raws.size(); ++i) {
+      for (size_t j = 0; j < i && keep[i]; ++j)
+        if (keep[j] && raws[j].secret_begin == raws[i].secret_begin &&
+            raws[j].secret_len == raws[i].secret_len)
+          keep[i] = 0;
     }
     // Line numbers: count newlines incrementally (raws are sorted).
     size_t counted_to = 0;
@@ -398,6 +434,7 @@ class ScannerImpl final : public Scanner {
   std::vector<uint32_t> keywordless_rules_;
   std::vector<uint32_t> path_only_rules_;
   std::vector<const CompiledAllowlist*> path_skips_;
+  std::vector<int> rule_packs_;  // packs that contributed at least one rule
 };
 
 }  // namespace

@@ -106,9 +106,9 @@ class Scanner {
                                  const std::vector<Line>& lines, std::vector<Finding>* out,
                                  std::vector<SkipNote>* skipped) const = 0;
 
-  // True when a pack-wide path allowlist skips `path` (lock files, vendor/,
-  // node_modules/, minified files): callers may avoid reading it, and
-  // should record a SkipNote with reason kSkipReasonPath.
+  // True when the pack-wide path allowlists of every loaded pack skip `path`
+  // (lock files, vendor/, node_modules/, minified files): callers may avoid
+  // reading it, and should record a SkipNote with reason kSkipReasonPath.
   virtual bool SkipsPath(std::string_view path) const = 0;
 
  protected:
