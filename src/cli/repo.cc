@@ -1,0 +1,127 @@
+// `agentgate repo add NAME --upstream URL [--config FILE] [--path P]
+//                    [--credential NAME] [--credential-user U]
+//                    [--ssh-known-hosts FILE] [--sync-interval SECONDS]`
+//   creates the bare mirror of URL (https://, ssh://, file:// or a local
+//   path): HEAD as upstream's, hooks installed, push options advertised, a
+//   first fetch of upstream; then records the repo in the config file
+//   (atomically). Refuses a name or a path that is already in use.
+//
+// The hooks run <folder of this program>/agentgate-pre-receive and
+// agentgate-post-receive with the absolute config path and the repo name.
+//
+// Exit codes: 0 created, 1 refused (name or path in use), 2 usage or system error.
+#include <limits.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "cli/command.h"
+#include "config/config.h"
+#include "replay/credentials.h"
+#include "sync/sync.h"
+
+namespace ag::cli {
+namespace {
+
+std::string BinDir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/usr/lib/agentgate";
+  buf[n] = '\0';
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "agentgate repo add: %s\n", s.message().c_str());
+  return s.code() == Code::kAlreadyExists ? kExitRefused : kExitError;
+}
+
+int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_interval) {
+  std::error_code ec;
+  std::string config_path = std::filesystem::absolute(config_arg, ec).lexically_normal().string();
+  auto loaded = config::LoadConfig(config_path);
+  if (!loaded.ok()) return Fail(loaded.status());
+  config::Config next = **loaded;
+  for (char c : repo.name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return Fail(Status::InvalidArgument("repo name '" + repo.name + "' must match [A-Za-z0-9._-]+"));
+    }
+  }
+  if (repo.name.empty() || repo.name[0] == '.') {
+    return Fail(Status::InvalidArgument("repo name must not be empty or start with '.'"));
+  }
+  if (next.FindRepo(repo.name)) {
+    return Fail(Status::AlreadyExists("a repo named '" + repo.name + "' is already configured"));
+  }
+  if (sync_interval >= 0) repo.sync_interval = std::chrono::seconds(sync_interval);
+  // A local upstream path becomes absolute: the daemon does not run from here.
+  if (!repo.upstream.empty() && repo.upstream.find("://") == std::string::npos &&
+      !replay::IsSshUrl(repo.upstream)) {
+    repo.upstream = std::filesystem::absolute(repo.upstream, ec).lexically_normal().string();
+  }
+  if (repo.upstream != replay::StripUserinfo(repo.upstream)) {
+    return Fail(Status::InvalidArgument(
+        "the upstream URL carries credentials; put the token in a file and use --credential"));
+  }
+  if (!repo.path.empty()) {
+    repo.path = std::filesystem::absolute(repo.path, ec).lexically_normal().string();
+  }
+  const std::string path = sync::MirrorPath(next, repo);
+  for (const config::RepoConfig& other : next.repos) {
+    if (sync::MirrorPath(next, other) == path) {
+      return Fail(Status::AlreadyExists("repo '" + other.name + "' already uses " + path));
+    }
+  }
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  sync::CreateOptions options;
+  options.config_path = config_path;
+  options.bindir = BinDir();
+  Status st = sync::CreateMirror(next, repo, options);
+  if (!st.ok()) return Fail(st);
+  repo.path = path;  // explicit; SaveConfig leaves the default out
+  next.repos.push_back(repo);
+  st = config::SaveConfig(next, config_path);
+  if (!st.ok()) {
+    std::filesystem::remove_all(path, ec);
+    return Fail(st.WithContext("cannot record the repo in " + config_path));
+  }
+  std::printf("created %s\n  mirror:   %s\n  upstream: %s\n  recorded in %s\n", repo.name.c_str(),
+              path.c_str(), replay::StripUserinfo(repo.upstream).c_str(), config_path.c_str());
+  return kExitOk;
+}
+
+int RunRepo(int argc, char** argv) {
+  CLI::App app{"Manage mirrored repositories."};
+  app.require_subcommand(1);
+  CLI::App* add = app.add_subcommand("add", "create the mirror of an upstream and record it");
+  std::string config_path;
+  const char* env = std::getenv("AGENTGATE_CONFIG");
+  config_path = env && *env ? env : "/etc/agentgate/agentgate.yaml";
+  config::RepoConfig repo;
+  int64_t sync_interval = -1;
+  add->add_option("name", repo.name, "repo name, served as /<name>.git")->required();
+  add->add_option("--upstream", repo.upstream, "upstream URL or path")->required();
+  add->add_option("--config", config_path,
+                  "config file (default $AGENTGATE_CONFIG, else /etc/agentgate/agentgate.yaml)");
+  add->add_option("--path", repo.path, "bare mirror path (default <data_dir>/repos/<name>.git)");
+  add->add_option("--credential", repo.credential,
+                  "credential file name in $CREDENTIALS_DIRECTORY, or an absolute path");
+  add->add_option("--credential-user", repo.credential_user,
+                  "HTTP Basic user name for the token (default x-access-token)");
+  add->add_option("--ssh-known-hosts", repo.ssh_known_hosts, "known_hosts file for ssh upstreams");
+  add->add_option("--sync-interval", sync_interval, "seconds between syncs (default 60, 0 = none)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;
+  }
+  return Add(config_path, repo, sync_interval);
+}
+
+}  // namespace
+AG_REGISTER_COMMAND(repo, "repo", "add a mirrored repository (repo add NAME --upstream URL)",
+                    RunRepo);
+}  // namespace ag::cli
