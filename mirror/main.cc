@@ -12,7 +12,10 @@
 #include <iostream>
 
 #include "config/config.h"
+#include "hook/check_server.h"
 #include "mirror/server.h"
+#include "replay/worker.h"
+#include "sync/sync.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"agentgate-mirror: the guarded git mirror's HTTP server"};
@@ -40,6 +43,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "agentgate-mirror: bad configuration: %s\n", config.status().message().c_str());
     return 2;
   }
+  // The hooks' work, with warm caches (src/hook/check_server.h). The data
+  // folder holds the database, the server key and this socket.
+  std::filesystem::create_directories((*config)->data_dir, fs_ec);
+  ag::hook::CheckServerOptions check_options;
+  check_options.config_path = absolute;
+  check_options.socket_path = ag::hook::HookSocketPath((*config)->data_dir);
+  auto check_server = ag::hook::CheckServer::Start(check_options);
+  if (!check_server.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: check server: %s\n",
+                 check_server.status().ToString().c_str());
+    return 2;
+  }
+
   ag::mirror::ServerOptions options;
   options.config_path = absolute;
   options.shutdown_grace_seconds = grace;
@@ -47,7 +63,21 @@ int main(int argc, char** argv) {
     std::printf("listening on %s\n", where.c_str());
     std::fflush(stdout);
   };
+  // Replay and sync workers (src/replay, src/sync): started before serving,
+  // stopped after the server returns.
+  ag::sync::SyncWorker sync_worker(*config);
+  ag::replay::ReplayWorker replay_worker(*config);
+  if (ag::Status s = replay_worker.Start(); !s.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: replay worker: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  if (ag::Status s = sync_worker.Start(); !s.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: sync worker: %s\n", s.ToString().c_str());
+    return 2;
+  }
   ag::Status status = ag::mirror::RunServer(*config, options);
+  sync_worker.Stop();
+  replay_worker.Stop();
   if (!status.ok()) {
     std::fprintf(stderr, "agentgate-mirror: %s\n", status.ToString().c_str());
     return 2;

@@ -19,10 +19,9 @@ bool AnyMatch(const std::vector<Glob>& globs, std::string_view path) {
   return false;
 }
 
-// A rule's optional `paths` limits it to matching paths; none means all.
-bool Applies(const Rule* r, std::string_view path) {
-  return r->paths.empty() || AnyMatch(r->paths, path);
-}
+// A rule's optional `paths` limits it to matching paths (none means all);
+// its `except` paths are never its concern.
+bool Applies(const Rule* r, std::string_view path) { return r->AppliesToPath(path); }
 
 std::string HumanBytes(uint64_t n) {
   char buf[64];
@@ -367,7 +366,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     for (const Rule* r : rules) {
       if (r->kind != RuleKind::kAllowPaths || changed_paths.empty()) continue;
       bool all = std::all_of(changed_paths.begin(), changed_paths.end(),
-                             [&](const std::string& p) { return AnyMatch(r->paths, p); });
+                             [&](const std::string& p) { return r->AppliesToPath(p); });
       if (all) {
         d.violations.push_back({r->id, r->outcome,
                                 r->message.empty() ? DefaultMessage(r->kind) : r->message, "", 0,
