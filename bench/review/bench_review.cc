@@ -103,7 +103,10 @@ int main(int argc, char** argv) {
               db_path.c_str());
 
   std::string sock = dir + "/control.sock";
-  ag::control::ControlServer server({.socket_path = sock, .db_path = db_path}, {});
+  ag::control::ControlServerOptions options;
+  options.socket_path = sock;
+  options.db_path = db_path;
+  ag::control::ControlServer server(options, {});
   if (auto s = server.Start(); !s.ok()) return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 2;
 
   struct Case {
@@ -113,7 +116,8 @@ int main(int argc, char** argv) {
       {"agentgate list", {bin, "list", "--socket", sock}},
       {"agentgate list --json", {bin, "list", "--json", "--socket", sock}},
       {"agentgate list --status pending", {bin, "list", "--status", "pending", "--socket", sock}},
-      {"agentgate list --repo other", {bin, "list", "--repo", "other", "--socket", sock}},
+      {"agentgate list --repo other (10% of rows)", {bin, "list", "--repo", "other", "--socket", sock}},
+      {"agentgate list --repo demo (90% of rows)", {bin, "list", "--repo", "demo", "--socket", sock}},
       {"agentgate list --status replayed --json", {bin, "list", "--status", "replayed", "--json", "--socket", sock}},
       {"agentgate version (process start only)", {bin, "version"}},
   };
@@ -147,6 +151,7 @@ int main(int argc, char** argv) {
   Report("approve over the socket (one request)", rpc);
   Report("agentgate approve (process, show+approve)", cli);
   server.Stop();
-  std::filesystem::remove_all(dir);
+  if (!std::getenv("KEEP")) std::filesystem::remove_all(dir);
+  else std::printf("kept %s\n", dir.c_str());
   return 0;
 }

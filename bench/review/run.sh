@@ -7,4 +7,4 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 cmake --build "$build" --target agentgate review_bench >/dev/null
-"$build/bin/review_bench" "$build/bin/agentgate" "${2:-100000}" "${3:-30}"
+AGENTGATE_LOG_LEVEL=${AGENTGATE_LOG_LEVEL:-error} "$build/bin/review_bench" "$build/bin/agentgate" "${2:-100000}" "${3:-30}"

@@ -48,35 +48,60 @@ Result<std::map<int64_t, int>> ApprovalCounts(store::Db& db, int64_t min_id, int
   return out;
 }
 
-Result<json> List(store::Db& db, const json& req) {
-  store::RequestFilter filter;
-  AG_ASSIGN_OR_RETURN(filter.repo, Str(req, "repo", false));
-  AG_ASSIGN_OR_RETURN(std::string status, Str(req, "status", false));
-  if (!status.empty()) {
-    filter.status = store::ParseStatus(status);
-    if (!filter.status) return Status::InvalidArgument("unknown status '" + status + "'");
+// Ids first (from an index: requests_status for a status, the covering
+// requests_repo_ref for a repo, the rowid otherwise), then the rows by id: a
+// sort never carries whole rows (100,000 requests: see bench/review).
+Result<std::vector<store::Request>> Rows(store::Db& db, const std::string& repo,
+                                         std::optional<store::RequestStatus> status, int limit,
+                                         bool skip_pending) {
+  std::string sql = "SELECT id FROM requests WHERE 1=1";
+  if (status) sql += " AND status=?1";
+  if (skip_pending) sql += " AND status<>'pending'";
+  if (!repo.empty()) sql += " AND repo=?2";
+  sql += " ORDER BY id DESC LIMIT ?3";
+  AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(sql));
+  if (status) q.Bind(1, store::StatusName(*status));
+  if (!repo.empty()) q.Bind(2, repo);
+  q.Bind(3, static_cast<int64_t>(limit));
+  std::vector<int64_t> ids;
+  for (;;) {
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ids.push_back(q.Int(0));
   }
-  filter.limit = kDefaultListLimit;
+  std::vector<store::Request> out;
+  for (int64_t id : ids) {
+    AG_ASSIGN_OR_RETURN(store::Request r, store::GetRequest(db, id));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<json> List(store::Db& db, const json& req) {
+  AG_ASSIGN_OR_RETURN(std::string repo, Str(req, "repo", false));
+  AG_ASSIGN_OR_RETURN(std::string status_name, Str(req, "status", false));
+  std::optional<store::RequestStatus> status;
+  if (!status_name.empty()) {
+    status = store::ParseStatus(status_name);
+    if (!status) return Status::InvalidArgument("unknown status '" + status_name + "'");
+  }
+  int limit = kDefaultListLimit;
   if (req.contains("limit")) {
     if (!req["limit"].is_number_integer() || req["limit"].get<int64_t>() < 1) {
       return Status::InvalidArgument("\"limit\" must be a positive whole number");
     }
-    filter.limit = static_cast<int>(std::min<int64_t>(req["limit"].get<int64_t>(), kMaxListLimit));
+    limit = static_cast<int>(std::min<int64_t>(req["limit"].get<int64_t>(), kMaxListLimit));
   }
   std::vector<store::Request> rows;
-  if (filter.status) {
-    AG_ASSIGN_OR_RETURN(rows, store::ListRequests(db, filter));
+  if (status) {
+    AG_ASSIGN_OR_RETURN(rows, Rows(db, repo, status, limit, false));
   } else {
     // Pending first (what a reviewer acts on), then the rest, newest first.
-    store::RequestFilter pending = filter;
-    pending.status = store::RequestStatus::kPending;
-    AG_ASSIGN_OR_RETURN(rows, store::ListRequests(db, pending));
-    if (static_cast<int>(rows.size()) < filter.limit) {
-      AG_ASSIGN_OR_RETURN(std::vector<store::Request> all, store::ListRequests(db, filter));
-      for (auto& r : all) {
-        if (static_cast<int>(rows.size()) >= filter.limit) break;
-        if (r.status != store::RequestStatus::kPending) rows.push_back(std::move(r));
-      }
+    AG_ASSIGN_OR_RETURN(rows, Rows(db, repo, store::RequestStatus::kPending, limit, false));
+    if (static_cast<int>(rows.size()) < limit) {
+      AG_ASSIGN_OR_RETURN(std::vector<store::Request> rest,
+                          Rows(db, repo, std::nullopt, limit - static_cast<int>(rows.size()), true));
+      for (auto& r : rest) rows.push_back(std::move(r));
     }
   }
   std::map<int64_t, int> counts;
