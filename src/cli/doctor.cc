@@ -1,0 +1,249 @@
+// `agentgate doctor [--config FILE] [--user NAME] [--credentials-dir DIR]
+// [--offline]`: checks an installation and says what to fix. One line per
+// check, "ok: ..." or "FAIL: ...; fix: ..."; exit 0 when every check is ok,
+// 1 when any failed, 2 on a usage error.
+//
+// Checks, in order: the config loads; the policy loads; the service user
+// exists; the data dir, the database and the server key belong to it and are
+// not writable (the key: not readable) by anyone else; each repo opens, has
+// the agentgate hooks and receive.advertisePushOptions; each upstream answers
+// (libgit2 connect + ls with the repo's credential, so a refused token shows).
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "audit/config_source.h"
+#include "cli/command.h"
+#include "git/git.h"
+#include "policy/policy.h"
+#include "replay/credentials.h"
+#include "replay/remote.h"
+#include "util/file.h"
+
+namespace ag::cli {
+namespace {
+
+struct DoctorOptions {
+  std::string config;
+  std::string user = "agentgate";
+  std::string credentials_dir = "/etc/agentgate/credentials";
+  bool offline = false;  // skip the upstream checks
+};
+
+class Report {
+ public:
+  void Ok(const std::string& what) { std::printf("ok: %s\n", what.c_str()); }
+  void Fail(const std::string& what, const std::string& fix) {
+    ++failures_;
+    std::printf("FAIL: %s; fix: %s\n", what.c_str(), fix.c_str());
+  }
+  int failures() const { return failures_; }
+
+ private:
+  int failures_ = 0;
+};
+
+std::string Octal(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+// A path that must exist, belong to `uid`, and carry none of `forbidden` bits.
+// `uid` unset: the service user is missing; ownership is not checked.
+void CheckPath(Report& r, const std::string& label, const std::string& path,
+               std::optional<uid_t> uid, const std::string& user, mode_t forbidden,
+               bool want_dir) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    r.Fail(label + " " + path + " is missing (" + std::strerror(errno) + ")",
+           want_dir ? "create it: install -d -o " + user + " -m 0750 " + path
+                    : "start agentgate-mirror once (it creates it) or restore it from a backup");
+    return;
+  }
+  if (want_dir != S_ISDIR(st.st_mode) || (!want_dir && !S_ISREG(st.st_mode))) {
+    r.Fail(label + " " + path + " is not a " + (want_dir ? "directory" : "regular file"),
+           "move it away and let agentgate recreate it");
+    return;
+  }
+  if (uid && st.st_uid != *uid) {
+    struct passwd* pw = ::getpwuid(st.st_uid);
+    r.Fail(label + " " + path + " belongs to " +
+               (pw ? std::string(pw->pw_name) : std::to_string(st.st_uid)) + ", not " + user,
+           "chown " + user + " " + path);
+    return;
+  }
+  if ((st.st_mode & forbidden) != 0) {
+    r.Fail(label + " " + path + " has mode " + Octal(st.st_mode),
+           "chmod " + Octal(st.st_mode & ~forbidden) + " " + path);
+    return;
+  }
+  r.Ok(label + " " + path + " (" + user + ", " + Octal(st.st_mode) + ")");
+}
+
+void CheckHook(Report& r, const std::string& repo, const std::string& dir, const char* name) {
+  std::string path = dir + "/hooks/" + name;
+  std::string program = std::string("agentgate-") + name;
+  Result<std::string> text = ReadFile(path, 1 << 20);
+  if (!text.ok()) {
+    r.Fail("repo " + repo + ": no " + name + " hook at " + path,
+           "agentgate repo add " + repo + " (installs the hooks)");
+    return;
+  }
+  if (::access(path.c_str(), X_OK) != 0) {
+    r.Fail("repo " + repo + ": " + path + " is not executable", "chmod 0755 " + path);
+    return;
+  }
+  if (text->find(program) == std::string::npos) {
+    r.Fail("repo " + repo + ": " + path + " does not run " + program,
+           "agentgate repo add " + repo + " (reinstalls the hooks)");
+    return;
+  }
+  r.Ok("repo " + repo + ": " + name + " hook runs " + program);
+}
+
+void CheckRepo(Report& r, const config::Config& config, const config::RepoConfig& repo,
+               std::optional<uid_t> uid, const DoctorOptions& o) {
+  std::string path = audit::RepoPath(config, repo);
+  Result<git::RepoPtr> opened = git::OpenRepo(path);
+  if (!opened.ok()) {
+    r.Fail("repo " + repo.name + ": " + opened.status().message(),
+           "agentgate repo add " + repo.name + " (creates the mirror)");
+    return;
+  }
+  CheckPath(r, "repo " + repo.name, path, uid, o.user, 0002, true);
+  CheckHook(r, repo.name, path, "pre-receive");
+  CheckHook(r, repo.name, path, "post-receive");
+
+  git_config* raw = nullptr;
+  int value = 0;
+  int rc = git_repository_config_snapshot(&raw, opened->get());
+  git::ConfigPtr cfg(raw);
+  if (rc == 0) rc = git_config_get_bool(&value, cfg.get(), "receive.advertisePushOptions");
+  if (rc != 0 || value == 0) {
+    r.Fail("repo " + repo.name + ": receive.advertisePushOptions is not true (agents' "
+           "'git push -o' fails)",
+           "git -C " + path + " config receive.advertisePushOptions true");
+  } else {
+    r.Ok("repo " + repo.name + ": receive.advertisePushOptions");
+  }
+
+  if (repo.upstream.empty()) {
+    r.Ok("repo " + repo.name + ": no upstream (local mirror only)");
+    return;
+  }
+  if (o.offline) {
+    r.Ok("repo " + repo.name + ": upstream not checked (--offline)");
+    return;
+  }
+  std::string where = replay::StripUserinfo(repo.upstream);
+  Result<std::shared_ptr<const replay::Credential>> cred = replay::LoadCredential(repo);
+  if (!cred.ok()) {
+    r.Fail("repo " + repo.name + ": credential '" + repo.credential + "': " +
+               cred.status().message(),
+           "put the token in " + o.credentials_dir + "/" + repo.credential +
+               " (mode 0600, owner root; systemd passes it with LoadCredential=)");
+    return;
+  }
+  replay::SessionOptions so;
+  so.ssh_known_hosts = repo.ssh_known_hosts;
+  Result<std::unique_ptr<replay::UpstreamSession>> s = replay::UpstreamSession::Connect(
+      opened->get(), repo.upstream, *cred, GIT_DIRECTION_FETCH, so);
+  if (!s.ok()) {
+    std::string msg = replay::Scrub(s.status().message(), repo.upstream, cred->get());
+    switch (s.status().code()) {
+      case Code::kUnauthenticated:
+        r.Fail("repo " + repo.name + ": upstream " + where + " refused the credential",
+               "renew the token in '" + repo.credential + "' (and check credential_user)");
+        break;
+      case Code::kPermissionDenied:
+        r.Fail("repo " + repo.name + ": upstream " + where + " is not trusted: " + msg,
+               "add its host key to ssh_known_hosts or fix the CA bundle");
+        break;
+      default:
+        r.Fail("repo " + repo.name + ": upstream " + where + " unreachable: " + msg,
+               "check the URL, DNS, proxy and firewall from this host");
+    }
+    return;
+  }
+  r.Ok("repo " + repo.name + ": upstream " + where + " answers (" +
+       std::to_string((*s)->refs().size()) + " refs" +
+       ((*cred)->kind() == replay::CredentialKind::kNone ? "" : ", credential accepted") + ")");
+}
+
+int RunDoctor(int argc, char** argv) {
+  CLI::App app{"Check the installation and say what to fix.", "agentgate doctor"};
+  DoctorOptions o;
+  app.add_option("--config", o.config,
+                 "config file (default $AGENTGATE_CONFIG, else /etc/agentgate/agentgate.yaml)");
+  app.add_option("--user", o.user, "the service account that owns the data (default agentgate)");
+  app.add_option("--credentials-dir", o.credentials_dir,
+                 "where credentials live when $CREDENTIALS_DIRECTORY is unset "
+                 "(default /etc/agentgate/credentials)");
+  app.add_flag("--offline", o.offline, "skip the upstream checks");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;
+  }
+  // The daemon reads credentials from $CREDENTIALS_DIRECTORY (LoadCredential=);
+  // an admin shell has none, so point it at where the unit loads them from.
+  const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+  if (creds == nullptr || *creds == '\0') ::setenv("CREDENTIALS_DIRECTORY", o.credentials_dir.c_str(), 1);
+
+  Report r;
+  std::string path = audit::ConfigPath(o.config);
+  Result<std::shared_ptr<const config::Config>> config = audit::LoadOpsConfig(o.config);
+  if (!config.ok()) {
+    r.Fail("config " + path + ": " + config.status().message(),
+           "fix the file (agentgate config check " + path + ")");
+    return kExitRefused;
+  }
+  r.Ok("config " + path + " loads (" + std::to_string((*config)->repos.size()) + " repos)");
+  const config::Config& c = **config;
+
+  Result<std::shared_ptr<const policy::Policy>> pol = policy::LoadPolicy(c.policy_path);
+  if (!pol.ok()) {
+    r.Fail("policy " + c.policy_path + ": " + pol.status().message(),
+           "fix the policy (docs/policy.md); the daemon refuses every push meanwhile");
+  } else {
+    r.Ok("policy " + c.policy_path + " loads");
+  }
+
+  std::optional<uid_t> uid;
+  struct passwd* pw = ::getpwnam(o.user.c_str());
+  if (pw == nullptr) {
+    r.Fail("service user '" + o.user + "' does not exist",
+           "run scripts/install, or: useradd --system --home " + c.data_dir + " " + o.user);
+  } else {
+    uid = pw->pw_uid;
+    r.Ok("service user " + o.user + " (uid " + std::to_string(*uid) + ")");
+  }
+  CheckPath(r, "data dir", c.data_dir, uid, o.user, 0022, true);
+  CheckPath(r, "database", c.db_path(), uid, o.user, 0022, false);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    struct stat st;
+    std::string side = c.db_path() + suffix;
+    if (::lstat(side.c_str(), &st) == 0) CheckPath(r, "database", side, uid, o.user, 0022, false);
+  }
+  CheckPath(r, "server key", c.key_path(), uid, o.user, 0077, false);
+  for (const config::RepoConfig& repo : c.repos) CheckRepo(r, c, repo, uid, o);
+  if (r.failures() > 0) {
+    std::printf("%d check(s) failed\n", r.failures());
+    return kExitRefused;
+  }
+  std::printf("all checks passed\n");
+  return kExitOk;
+}
+
+}  // namespace
+AG_REGISTER_COMMAND(doctor, "doctor", "check config, policy, permissions and upstreams",
+                    RunDoctor);
+}  // namespace ag::cli
