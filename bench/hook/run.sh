@@ -11,13 +11,22 @@
 #   history: the small push into a repo with 100,000 commits vs 10 commits
 #            (target: hook time changes by <= 1.2x)
 #
+# The hooked repos are served by agentgate-mirror's check server (the path
+# every push through the daemon takes); IN_PROCESS=1 measures the hook
+# programs running on their own instead (a local push with the daemon down).
+#
 # Usage: bench/hook/run.sh [BUILD_DIR]   (default build/)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(cd "${1:-$root/build}/bin" && pwd)
 RUNS=${RUNS:-15}
 work=$(mktemp -d /tmp/agentgate-bench-hook-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+daemons=()
+cleanup() {
+  for pid in "${daemons[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -40,16 +49,31 @@ make_repo() {
     cat > "$work/$name.yaml" <<YAML
 data_dir: $work/$name-data
 policy: $work/$name-policy.yaml
+listen: 127.0.0.1:$((20000 + RANDOM % 20000))
+control_socket: $work/$name-control.sock
 repos:
   - name: $name
     path: $bare
+    sync_interval: 0s
 YAML
+    if [ -z "${IN_PROCESS:-}" ]; then
+      "$bin/agentgate-mirror" --config "$work/$name.yaml" > "$work/$name-daemon.log" 2>&1 &
+      daemons+=($!)
+      echo $! > "$work/$name.pid"
+      for _ in $(seq 100); do [ -S "$work/$name-data/hook.sock" ] && break; sleep 0.1; done
+    fi
+    local sock=()
+    [ -z "${IN_PROCESS:-}" ] && sock=(--socket "$work/$name-data/hook.sock")
     for hook in pre-receive post-receive; do
+      # As `agentgate repo add` installs it; with $work/timing present, the
+      # hook is also timed alone and its peak RSS (KiB) recorded.
       cat > "$bare/hooks/$hook" <<SH
 #!/bin/sh
-# Times the hook alone and records its peak RSS (KiB).
+if [ ! -e "$work/timing" ]; then
+  exec "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name" ${sock[*]}
+fi
 start=\$(date +%s%N)
-/usr/bin/time -f %M -o "$work/$name.$hook.rss" "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name"
+/usr/bin/time -f %M -o "$work/$name.$hook.rss" "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name" ${sock[*]}
 rc=\$?
 echo \$(( (\$(date +%s%N) - start) / 1000000 )) >> "$work/$name.$hook.ms"
 cat "$work/$name.$hook.rss" >> "$work/$name.$hook.rsslog"
@@ -80,7 +104,8 @@ small_push() {
   echo $(( $(now_ms) - t0 ))
 }
 
-echo "agentgate hook benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git --version)"
+echo "agentgate hook benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git --version)," \
+     "hooks $([ -n "${IN_PROCESS:-}" ] && echo "in-process" || echo "via the daemon's check server")"
 
 make_repo plain 10
 make_repo hooked 10 hooked
@@ -94,9 +119,14 @@ for ((i = 0; i < RUNS; i++)); do
 done
 small_plain=$(printf '%s\n' "${p[@]}" | median)
 small_hooked=$(printf '%s\n' "${h[@]}" | median)
+# The hook alone, timed by the wrapper.
+touch "$work/timing"
+for ((i = 0; i < RUNS; i++)); do small_push "$hooked_w" "t$i" >/dev/null; done
 small_hook_only=$(median < "$work/hooked.pre-receive.ms")
+small_post_only=$(median < "$work/hooked.post-receive.ms")
+rm -f "$work/timing"
 echo "small push (1 commit, 3 files): no hook ${small_plain} ms, with hook ${small_hooked} ms," \
-     "ratio $(awk "BEGIN{printf \"%.2f\", $small_hooked/$small_plain}"), pre-receive alone ${small_hook_only} ms"
+     "ratio $(awk "BEGIN{printf \"%.2f\", $small_hooked/$small_plain}"), pre-receive alone ${small_hook_only} ms, post-receive alone ${small_post_only} ms"
 
 # Large push: 5,000 files of ~20 KB of text, 100 MB in one commit.
 large_push() {
@@ -123,18 +153,24 @@ PY
   echo $(( $(now_ms) - t0 ))
 }
 : > "$work/hooked.pre-receive.ms"; : > "$work/hooked.pre-receive.rsslog"
+touch "$work/timing"
 large_plain=$(large_push "$plain_w")
 large_hooked=$(large_push "$hooked_w")
 large_hook_only=$(tail -1 "$work/hooked.pre-receive.ms")
 large_rss=$(tail -1 "$work/hooked.pre-receive.rsslog")
+rm -f "$work/timing"
 echo "large push (5,000 files, $(du -sm "$hooked_w/large" | cut -f1) MB): no hook ${large_plain} ms, with hook ${large_hooked} ms," \
      "ratio $(awk "BEGIN{printf \"%.2f\", $large_hooked/$large_plain}"), pre-receive alone ${large_hook_only} ms," \
-     "pre-receive peak RSS $((large_rss / 1024)) MB"
+     "pre-receive process peak RSS $((large_rss / 1024)) MB"
+if [ -z "${IN_PROCESS:-}" ]; then
+  echo "daemon (check server) peak RSS after the large push: $(awk '/VmHWM/ {print int($2/1024)}' /proc/$(cat "$work/hooked.pid")/status) MB"
+fi
 
 # History: the small push into 100,000 commits of history vs 10.
 make_repo deep 100000 hooked
 deep_w=$(clone_of deep)
 for i in 0 1 2; do small_push "$deep_w" "w$i" >/dev/null; done
+touch "$work/timing"
 : > "$work/deep.pre-receive.ms"
 for ((i = 0; i < RUNS; i++)); do small_push "$deep_w" "$i" >/dev/null; done
 deep_hook=$(median < "$work/deep.pre-receive.ms")
