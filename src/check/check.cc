@@ -158,10 +158,11 @@ class Collector : public git::ChangeVisitor {
     lines.reserve(c.added.size());
     for (const git::AddedLine& l : c.added) lines.push_back({l.number, l.text});
     std::vector<scan::Finding> found;
-    AG_RETURN_IF_ERROR(scanner_.ScanLines(c.path, lines, &found)
+    std::vector<scan::SkipNote> skipped;
+    AG_RETURN_IF_ERROR(scanner_.ScanCommitLines(commit.oid, c.path, lines, &found, &skipped)
                            .WithContext("secret scan of " + c.path + " in " + commit.oid.substr(0, 12)));
+    pc.notes.insert(pc.notes.end(), skipped.begin(), skipped.end());
     for (scan::Finding& f : found) {
-      f.commit = commit.oid;
       for (const Rule* r : secrets_) {
         if (!Applies(r, c.path)) continue;
         if (f.allowed_inline) continue;
