@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "config/config.h"
+#include "control/daemon.h"
 #include "hook/check_server.h"
 #include "mirror/server.h"
 #include "replay/worker.h"
@@ -75,7 +76,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "agentgate-mirror: sync worker: %s\n", s.ToString().c_str());
     return 2;
   }
+  // Review (src/control, src/review): the control socket reviewers' `agentgate`
+  // commands talk to, the sweeper and the webhook notifier. Without a policy
+  // (unreadable) requests naming no reviewers cannot be approved: fail closed.
+  auto review_policy = ag::policy::LoadPolicy((*config)->policy_path);
+  if (!review_policy.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: review: no default reviewers: %s\n",
+                 review_policy.status().ToString().c_str());
+  }
+  ag::control::ReviewServices review;
+  if (ag::Status s = review.Start(**config, review_policy.ok() ? review_policy->get() : nullptr);
+      !s.ok()) {
+    std::fprintf(stderr, "agentgate-mirror: review services: %s\n", s.ToString().c_str());
+    return 2;
+  }
   ag::Status status = ag::mirror::RunServer(*config, options);
+  review.Stop();
   sync_worker.Stop();
   replay_worker.Stop();
   if (!status.ok()) {

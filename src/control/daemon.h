@@ -35,8 +35,9 @@ class ReviewServices {
     co.socket_path = config.control_socket;
     co.db_path = config.db_path();
     server_ = std::make_unique<ControlServer>(co, settings);
-    sweeper_ = std::make_unique<review::Sweeper>(review::SweeperOptions{.db_path = config.db_path()},
-                                                 settings);
+    review::SweeperOptions so;
+    so.db_path = config.db_path();
+    sweeper_ = std::make_unique<review::Sweeper>(so, settings);
     review::NotifierOptions no;
     no.db_path = config.db_path();
     no.webhook_url = config.webhook_url;
