@@ -150,6 +150,12 @@ void PrintHuman(const json& r, bool color) {
       pos = end == std::string::npos ? msg.size() : end + 1;
     }
     std::printf("\n");
+    for (const auto& f : c.value("files", json::array())) {
+      std::printf("    %-10s %s | +%lld -%lld\n", Str(f, "status").c_str(), Str(f, "path").c_str(),
+                  f.value("additions", 0LL), f.value("deletions", 0LL));
+    }
+    if (c.value("files_truncated", false)) std::printf("    (more files not listed)\n");
+    if (!c.value("files", json::array()).empty()) std::printf("\n");
   }
   const json& files = r.contains("files") ? r["files"] : json::array();
   const json stat = r.value("stat", json::object());

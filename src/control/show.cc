@@ -102,6 +102,43 @@ const char* DeltaStatus(git_delta_t s) {
   }
 }
 
+// Files `commit` changes against its first parent (or the empty tree), with
+// line counts, at most `max` of them.
+json CommitFiles(git_repository* repo, git_commit* commit, size_t max, bool* truncated) {
+  json files = json::array();
+  git_tree* t = nullptr;
+  if (git_commit_tree(&t, commit) != 0) return files;
+  git::TreePtr tree(t);
+  git::TreePtr parent_tree;
+  if (git_commit_parentcount(commit) > 0) {
+    git_commit* p = nullptr;
+    if (git_commit_parent(&p, commit, 0) == 0) {
+      git::CommitPtr parent(p);
+      git_tree* pt = nullptr;
+      if (git_commit_tree(&pt, p) == 0) parent_tree.reset(pt);
+    }
+  }
+  git_diff* d = nullptr;
+  if (git_diff_tree_to_tree(&d, repo, parent_tree.get(), tree.get(), nullptr) != 0) return files;
+  git::DiffPtr diff(d);
+  size_t n = git_diff_num_deltas(d);
+  *truncated = n > max;
+  for (size_t i = 0; i < n && i < max; ++i) {
+    const git_diff_delta* delta = git_diff_get_delta(d, i);
+    size_t ctx = 0, add = 0, del = 0;
+    git_patch* p = nullptr;
+    if (git_patch_from_diff(&p, d, i) == 0 && p) {
+      git::PatchPtr patch(p);
+      git_patch_line_stats(&ctx, &add, &del, p);
+    }
+    files.push_back({{"path", delta->new_file.path ? delta->new_file.path : ""},
+                     {"status", DeltaStatus(delta->status)},
+                     {"additions", add},
+                     {"deletions", del}});
+  }
+  return files;
+}
+
 // Commits, files and diff of `r` in `repo`, into `out`.
 Status Inspect(git_repository* repo, const store::Request& r, const ShowOptions& options,
                json* out) {
@@ -162,12 +199,16 @@ Status Inspect(git_repository* repo, const store::Request& r, const ShowOptions&
     git::CommitPtr commit(cc);
     const git_signature* a = git_commit_author(cc);
     const char* msg = git_commit_message(cc);
+    bool files_cut = false;
+    json commit_files = CommitFiles(repo, cc, options.max_files_per_commit, &files_cut);
     commits.push_back({{"id", git::OidHex(oid)},
                        {"author", a && a->name ? a->name : ""},
                        {"email", a && a->email ? a->email : ""},
                        {"time", IsoTime(a ? a->when.time : 0)},
                        {"parents", git_commit_parentcount(cc)},
-                       {"message", msg ? msg : ""}});
+                       {"message", msg ? msg : ""},
+                       {"files", std::move(commit_files)},
+                       {"files_truncated", files_cut}});
   }
   (*out)["commits_truncated"] = more;
 

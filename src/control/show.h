@@ -28,6 +28,7 @@ struct ShowOptions {
   size_t max_diff_bytes = 2u << 20;  // the diff is cut here, with a note. Default 2 MiB.
   size_t max_commits = 500;          // commits listed. Default 500.
   size_t max_files = 2000;           // files in the diffstat. Default 2000.
+  size_t max_files_per_commit = 100;  // files listed under each commit. Default 100.
 };
 
 // The summary row `list` returns for `r` (approvals: distinct approvals so far).

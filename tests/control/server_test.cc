@@ -119,6 +119,11 @@ TEST_F(ServerTest, ShowBuildsCommitsFilesAndDiffAgainstTheLeaseBase) {
   EXPECT_EQ(s["commits"][0]["id"], repo_.first);  // oldest first
   EXPECT_EQ(s["commits"][0]["message"], "add hello\n\nbody line\n");
   EXPECT_EQ(s["commits"][1]["id"], repo_.tip);
+  ASSERT_EQ(s["commits"][0]["files"].size(), 1u);  // each commit against its parent
+  EXPECT_EQ(s["commits"][0]["files"][0]["path"], "hello.txt");
+  EXPECT_EQ(s["commits"][0]["files"][0]["status"], "added");
+  EXPECT_EQ(s["commits"][1]["files"][0]["path"], "README");
+  EXPECT_EQ(s["commits"][1]["files"][0]["additions"], 1);
   EXPECT_EQ(s["diff_base"], repo_.base);
   ASSERT_EQ(s["files"].size(), 2u);
   EXPECT_EQ(s["stat"]["additions"], 2);
