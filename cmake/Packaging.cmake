@@ -6,7 +6,7 @@
 #   lib/agentgate/           the programs, agentgate-wait-ready, agentgate-setup
 #   bin/agentgate            symlink to /usr/lib/agentgate/agentgate
 #   lib/systemd/system/      the units
-#   share/agentgate/         default config, policy, /etc/default file, examples
+#   share/agentgate/         default config, policy, /etc/default file, examples/, rules/
 #   share/doc/agentgate/     the docs
 # The postinst (packaging/postinst) runs agentgate-setup: accounts, folders,
 # and /etc/agentgate/*.yaml from share/agentgate when missing.
@@ -31,9 +31,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/agentgate.yaml
         DESTINATION share/agentgate)
 install(FILES ${PROJECT_SOURCE_DIR}/policies/default.yaml
         DESTINATION share/agentgate RENAME policy.yaml)
-file(GLOB ag_policy_examples ${PROJECT_SOURCE_DIR}/policies/examples/*.yaml
-                             ${PROJECT_SOURCE_DIR}/policies/rules/*.yaml)
+file(GLOB ag_policy_examples ${PROJECT_SOURCE_DIR}/policies/examples/*.yaml)
 install(FILES ${ag_policy_examples} DESTINATION share/agentgate/examples)
+file(GLOB ag_rule_packs ${PROJECT_SOURCE_DIR}/policies/rules/*.yaml)
+install(FILES ${ag_rule_packs} DESTINATION share/agentgate/rules)
 file(GLOB ag_docs ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.yaml)
 install(FILES ${ag_docs} DESTINATION share/doc/agentgate)
 
@@ -47,6 +48,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION vcs)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_STRIP_FILES ON)  # the debug info stays in the build folder
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "git, curl, passwd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/postinst
                                        ${PROJECT_SOURCE_DIR}/packaging/prerm
