@@ -267,6 +267,18 @@ TEST_F(ReviewCliTest, UnknownMalformedAndDecidedIds) {
   EXPECT_EQ(retry.code, 1) << retry.out;
 }
 
+TEST_F(ReviewCliTest, RetryAFailedReplay) {
+  int64_t id = Pending();
+  ASSERT_TRUE(db_->Exec("UPDATE requests SET status='failed', replay_attempts=8 WHERE id=" +
+                        std::to_string(id)).ok());
+  CliRun outsider = As(mallory_, "retry " + std::to_string(id));
+  EXPECT_EQ(outsider.code, 1) << outsider.out;
+  CliRun r = As(alice_, "retry " + std::to_string(id));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(StatusOf(*db_, id), "approved");
+  EXPECT_EQ(CountRows(*db_, "SELECT replay_attempts FROM requests WHERE id=" + std::to_string(id)), 0);
+}
+
 TEST_F(ReviewCliTest, ListAndShowAsAnyUser) {
   int64_t id = Pending();
   CliRun list = As(mallory_, "list --json");
@@ -283,6 +295,15 @@ TEST_F(ReviewCliTest, ListAndShowAsAnyUser) {
   EXPECT_NE(show.out.find("add hello"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("+hello"), std::string::npos) << show.out;
   EXPECT_EQ(show.out.find("\033["), std::string::npos) << "no colour when not a tty";
+  // On a terminal the diff is coloured like `git show` (script(1) gives a pty).
+  CliRun tty;
+  tty.code = Sh("runuser -u " + alice_->name() + " -- script -qec '" + std::string(AG_BIN_DIR) +
+                    "/agentgate show " + std::to_string(id) + " --socket " + socket_ +
+                    "' /dev/null",
+                &tty.out);
+  EXPECT_EQ(tty.code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("\033[32m+hello\033[m"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\033[36m@@"), std::string::npos) << tty.out;
   CliRun js = As(alice_, "show " + std::to_string(id) + " --json");
   EXPECT_EQ(nlohmann::json::parse(js.out)["commits"].size(), 2u);
 }
