@@ -169,6 +169,7 @@ void ControlServer::Serve(int fd) {
   Result<Peer> peer = PeerOf(fd);
   std::string buffer;
   std::unique_ptr<store::Db> db;
+  const auto deadline = std::chrono::steady_clock::now() + options_.connection_deadline;
   for (int served = 0; served < options_.max_requests_per_connection; ++served) {
     size_t eol;
     while ((eol = buffer.find('\n')) == std::string::npos) {
@@ -176,6 +177,11 @@ void ControlServer::Serve(int fd) {
         WriteAll(fd, ErrorResponse(Status::ResourceExhausted(
                          "request larger than " + std::to_string(options_.max_request_bytes) +
                          " bytes")).dump() + "\n");
+        return;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        WriteAll(fd, ErrorResponse(Status::DeadlineExceeded(
+                         "connection open too long")).dump() + "\n");
         return;
       }
       char chunk[4096];

@@ -33,6 +33,8 @@ struct ControlServerOptions {
   int db_busy_timeout_ms = 5000;               // wait for another writer. Default 5 s.
   size_t max_request_bytes = 64 << 10;         // one request line. Default 64 KiB.
   std::chrono::milliseconds io_timeout{10000};  // per read or write. Default 10 s.
+  // Whole connection: a client trickling bytes is cut off here. Default 60 s.
+  std::chrono::milliseconds connection_deadline{60000};
   int max_connections = 32;                    // served at once; more are told to retry
   int max_requests_per_connection = 100;
   ShowOptions show;

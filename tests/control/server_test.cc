@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <poll.h>
+
 #include <fstream>
+#include <thread>
 
 #include "control/client.h"
 #include "control/protocol.h"
@@ -182,6 +185,35 @@ TEST_F(ServerTest, BadRequests) {
   EXPECT_NE(huge.find("resource_exhausted"), std::string::npos);
   // The server still answers afterwards.
   EXPECT_TRUE(Ask({{"cmd", "list"}})["ok"].get<bool>());
+}
+
+TEST_F(ServerTest, TricklingClientIsCutOff) {
+  ControlServerOptions o;
+  o.socket_path = dir_ / "run/slow.sock";
+  o.db_path = dir_ / "agentgate.db";
+  o.io_timeout = std::chrono::milliseconds(2000);
+  o.connection_deadline = std::chrono::milliseconds(300);
+  ControlServer s(o, settings_);
+  ASSERT_TRUE(s.Start().ok());
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, o.socket_path.c_str(), o.socket_path.size() + 1);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string got;
+  char buf[512];
+  for (int i = 0; i < 40 && got.find('\n') == std::string::npos; ++i) {  // bounded
+    send(fd, "{", 1, MSG_NOSIGNAL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  EXPECT_NE(got.find("deadline_exceeded"), std::string::npos) << got;
 }
 
 TEST_F(ServerTest, StoppedDaemonIsReportedWithHowToStartIt) {
