@@ -102,6 +102,10 @@ Result<std::string> FindSocket(const std::string& socket_flag, const std::string
     if (explicit_path) return Status::InvalidArgument("config file " + path + " does not exist");
     return std::string(kDefaultSocketPath);
   }
+  if (access(path.c_str(), R_OK) != 0) {
+    return Status::PermissionDenied("cannot read " + path + " (" + std::strerror(errno) +
+                                    "): pass --socket PATH");
+  }
   // Only the one key the CLI needs: reviewers need not read the rest.
   try {
     YAML::Node root = YAML::LoadFile(path);

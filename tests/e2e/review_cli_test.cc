@@ -316,6 +316,10 @@ TEST_F(ReviewCliTest, SocketFromTheConfigFile) {
   EXPECT_EQ(r.code, 0) << r.out;
   CliRun missing = As(alice_, "list --config " + (dir_ / "nope.yaml"), false);
   EXPECT_EQ(missing.code, 2) << missing.out;
+  chmod(cfg.c_str(), 0600);  // root's only
+  CliRun unreadable = As(alice_, "list --config " + cfg, false);
+  EXPECT_EQ(unreadable.code, 2) << unreadable.out;
+  EXPECT_NE(unreadable.out.find("cannot read " + cfg), std::string::npos) << unreadable.out;
 }
 
 TEST_F(ReviewCliTest, StoppedDaemonExitsTwoWithHowToStartIt) {
