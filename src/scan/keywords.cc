@@ -1,76 +1,132 @@
 #include "scan/keywords.h"
 
-#include <array>
-#include <deque>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <utility>
 
 namespace ag::scan {
+namespace {
 
-KeywordMatcher::KeywordMatcher(const std::vector<std::string>& keywords)
-    : num_keywords_(keywords.size()) {
-  // Byte classes: 0 for bytes in no keyword; one class per distinct byte
-  // otherwise, with A-Z sharing the class of a-z.
-  for (const std::string& k : keywords)
-    for (unsigned char c : k)
-      if (classes_[c] == 0) classes_[c] = static_cast<uint8_t>(num_classes_++);
-  for (int c = 'A'; c <= 'Z'; ++c) classes_[c] = classes_[c - 'A' + 'a'];
-  const uint32_t nc = num_classes_;
+// Bytes a folded (OR 0x20) byte can be: those with bit 5 set.
+std::vector<uint32_t> FoldedBytes() {
+  std::vector<uint32_t> out;
+  for (uint32_t c = 0; c < 256; ++c)
+    if ((c | 0x20u) == c) out.push_back(c);
+  return out;
+}
 
-  // Trie.
-  std::vector<std::vector<int32_t>> go(1, std::vector<int32_t>(nc, -1));
-  std::vector<std::vector<uint32_t>> out(1);
+uint32_t Fold(unsigned char c) { return c | 0x20u; }
+
+void SetBit(std::vector<uint32_t>& bits, uint32_t i) { bits[i >> 5] |= 1u << (i & 31); }
+
+}  // namespace
+
+KeywordMatcher::KeywordMatcher(const std::vector<std::string>& keywords, bool simd)
+    : num_keywords_(keywords.size()), keywords_(keywords) {
+  // (folded 4 bytes, keyword) for keywords of 3+ bytes; (folded 2 bytes,
+  // keyword) for shorter ones. Missing bytes take every folded value.
+  std::vector<std::pair<uint32_t, uint32_t>> grams, pairs;
+  const std::vector<uint32_t> any = FoldedBytes();
   for (uint32_t ki = 0; ki < keywords.size(); ++ki) {
-    int32_t s = 0;
-    for (unsigned char c : keywords[ki]) {
-      uint8_t k = classes_[c];
-      if (go[s][k] < 0) {
-        go[s][k] = static_cast<int32_t>(go.size());
-        go.emplace_back(nc, -1);
-        out.emplace_back();
-      }
-      s = go[s][k];
+    const std::string& k = keywords[ki];
+    auto b = [&](size_t j) { return Fold(static_cast<unsigned char>(k[j])); };
+    if (k.size() >= 4) {
+      grams.push_back({b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24, ki});
+    } else if (k.size() == 3) {
+      for (uint32_t c : any) grams.push_back({b(0) | b(1) << 8 | b(2) << 16 | c << 24, ki});
+    } else if (k.size() == 2) {
+      pairs.push_back({b(0) | b(1) << 8, ki});
+    } else if (k.size() == 1) {
+      for (uint32_t c : any) pairs.push_back({b(0) | c << 8, ki});
     }
-    out[s].push_back(ki);
   }
+  // Hash bits: keep the bitmap at most 1/128 full (few false candidates)
+  // and small enough for L1/L2 (2^16..2^20 bits).
+  hash_bits_ = 16;
+  while (hash_bits_ < 20 && (grams.size() << 7) > (size_t{1} << hash_bits_)) ++hash_bits_;
+  hash_shift_ = 32 - hash_bits_;
+  has_short_ = !pairs.empty();
 
-  // Failure links in BFS order, folded into a full transition table.
-  const size_t states = go.size();
-  std::vector<int32_t> fail(states, 0);
-  std::deque<int32_t> queue;
-  for (uint32_t c = 0; c < nc; ++c) {
-    if (go[0][c] < 0) {
-      go[0][c] = 0;
-    } else {
-      fail[go[0][c]] = 0;
-      queue.push_back(go[0][c]);
+  auto build = [](std::vector<std::pair<uint32_t, uint32_t>>& entries, int key_bits,
+                  std::vector<uint32_t>* bits, Buckets* out) {
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    bits->assign((size_t{1} << key_bits) / 32, 0);
+    out->slot_shift = key_bits - 12;
+    out->begin.assign((size_t{1} << 12) + 1, 0);
+    for (const auto& [key, word] : entries) {
+      SetBit(*bits, key);
+      ++out->begin[(key >> out->slot_shift) + 1];
+      out->keys.push_back(key);
+      out->words.push_back(word);
     }
-  }
-  while (!queue.empty()) {
-    int32_t s = queue.front();
-    queue.pop_front();
-    const auto& inherited = out[fail[s]];
-    out[s].insert(out[s].end(), inherited.begin(), inherited.end());
-    for (uint32_t c = 0; c < nc; ++c) {
-      int32_t t = go[s][c];
-      if (t < 0) {
-        go[s][c] = go[fail[s]][c];
-      } else {
-        fail[t] = go[fail[s]][c];
-        queue.push_back(t);
-      }
-    }
-  }
+    for (size_t s = 1; s < out->begin.size(); ++s) out->begin[s] += out->begin[s - 1];
+  };
+  for (auto& [gram, word] : grams) gram = Hash(gram);
+  build(grams, hash_bits_, &long_bits_, &long_);
+  build(pairs, 16, &short_bits_, &short_);
 
-  delta_.resize(states * nc);
-  out_begin_.resize(states + 1);
-  for (size_t s = 0; s < states; ++s) {
-    out_begin_[s] = static_cast<uint32_t>(outputs_.size());
-    outputs_.insert(outputs_.end(), out[s].begin(), out[s].end());
-    for (uint32_t c = 0; c < nc; ++c) {
-      uint32_t t = static_cast<uint32_t>(go[s][c]);
-      delta_[s * nc + c] = t * nc | (out[t].empty() ? 0 : kOutputBit);
+  __builtin_cpu_init();
+  if (simd && __builtin_cpu_supports("avx2")) block_mask_ = &KeywordMatcher::MaskAvx2;
+}
+
+uint64_t KeywordMatcher::MaskScalar(const unsigned char* q) const {
+  const uint32_t* lb = long_bits_.data();
+  const uint32_t* sb = short_bits_.data();
+  uint64_t m = 0;
+  if (has_short_) {
+    for (unsigned j = 0; j < kBlock; ++j) {
+      const uint32_t w = Load32(q + j) | kFold;
+      const uint32_t h = Hash(w), g = w & 0xffffu;
+      const uint32_t bit = ((lb[h >> 5] >> (h & 31)) | (sb[g >> 5] >> (g & 31))) & 1;
+      m |= uint64_t{bit} << j;
+    }
+  } else {
+    for (unsigned j = 0; j < kBlock; ++j) {
+      const uint32_t h = Hash(Load32(q + j) | kFold);
+      m |= uint64_t{(lb[h >> 5] >> (h & 31)) & 1} << j;
     }
   }
-  out_begin_[states] = static_cast<uint32_t>(outputs_.size());
+  return m;
+}
+
+__attribute__((target("avx2"))) uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
+  const __m256i fold = _mm256_set1_epi32(static_cast<int>(kFold));
+  const __m256i mul = _mm256_set1_epi32(static_cast<int>(kMul));
+  const __m256i low5 = _mm256_set1_epi32(31);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i low16 = _mm256_set1_epi32(0xffff);
+  const __m128i shift = _mm_cvtsi32_si128(hash_shift_);
+  const int* lb = reinterpret_cast<const int*>(long_bits_.data());
+  const int* sb = reinterpret_cast<const int*>(short_bits_.data());
+  uint64_t m = 0;
+  for (unsigned half = 0; half < 2; ++half) {
+    __m256i acc = _mm256_setzero_si256();
+    // Lane l of the load at q + 32*half + k holds the 4 bytes at position
+    // 32*half + 4l + k; its candidate bit goes to bit k of lane l.
+    for (int k = 0; k < 4; ++k) {
+      const __m256i w = _mm256_or_si256(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * half + k)), fold);
+      const __m256i h = _mm256_srl_epi32(_mm256_mullo_epi32(w, mul), shift);
+      const __m256i words = _mm256_i32gather_epi32(lb, _mm256_srli_epi32(h, 5), 4);
+      __m256i bit = _mm256_srlv_epi32(words, _mm256_and_si256(h, low5));
+      if (has_short_) {
+        const __m256i g = _mm256_and_si256(w, low16);
+        const __m256i words2 = _mm256_i32gather_epi32(sb, _mm256_srli_epi32(g, 5), 4);
+        bit = _mm256_or_si256(bit, _mm256_srlv_epi32(words2, _mm256_and_si256(g, low5)));
+      }
+      acc = _mm256_or_si256(acc, _mm256_sllv_epi32(_mm256_and_si256(bit, one),
+                                                   _mm256_set1_epi32(k)));
+    }
+    if (_mm256_testz_si256(acc, acc)) continue;
+    alignas(32) uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+    uint32_t bits = 0;
+    for (unsigned l = 0; l < 8; ++l) bits |= lanes[l] << (4 * l);
+    m |= uint64_t{bits} << (32 * half);
+  }
+  return m;
 }
 
 }  // namespace ag::scan

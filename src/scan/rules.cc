@@ -39,6 +39,19 @@ Result<std::unique_ptr<re2::RE2>> CompileOne(const std::string& pattern, int64_t
   return re;
 }
 
+// Parses `pattern` without compiling it: an RE2 whose memory budget admits
+// no instruction stops right after the parser (ErrorPatternTooLarge), so
+// only a syntax error is reported. Cost: the parse, a few percent of a
+// compile for the large imported patterns.
+Status CheckSyntax(const std::string& pattern, const std::string& where, const std::string& what) {
+  re2::RE2::Options opts;
+  opts.set_log_errors(false);
+  opts.set_max_mem(2);  // *2/3 = 1 byte for the program: no instruction fits
+  re2::RE2 re(pattern, opts);
+  if (re.ok() || re.error_code() == re2::RE2::ErrorPatternTooLarge) return Status::Ok();
+  return Status::InvalidArgument(where + ": " + what + ": " + re.error());
+}
+
 Result<CompiledAllowlist> CompileAllowlist(const AllowlistSpec& a, int64_t max_mem,
                                            const std::string& who) {
   CompiledAllowlist out;
@@ -68,8 +81,9 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
   if (spec.regex.empty() && spec.path.empty())
     return Status::InvalidArgument(spec.origin + ": " + who + ": needs a regex or a path");
   if (!spec.regex.empty()) {
-    AG_ASSIGN_OR_RETURN(r.regex, CompileOne(spec.regex, max_mem, spec.origin, who + ": regex"));
-    r.groups = r.regex->NumberOfCapturingGroups();
+    AG_RETURN_IF_ERROR(CheckSyntax(spec.regex, spec.origin, who + ": regex"));
+    r.regex = std::make_unique<LazyRegex>(spec.regex, max_mem, spec.origin + ": " + who + ": regex");
+    r.groups = CountCapturingGroups(spec.regex);
   }
   if (!spec.path.empty()) {
     AG_ASSIGN_OR_RETURN(r.path, CompileOne(spec.path, max_mem, spec.origin, who + ": path"));
@@ -99,6 +113,61 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
 
 }  // namespace
 
+LazyRegex::LazyRegex(std::string pattern, int64_t max_mem, std::string where)
+    : pattern_(std::move(pattern)), where_(std::move(where)), max_mem_(max_mem) {}
+LazyRegex::~LazyRegex() = default;
+
+Result<const re2::RE2*> LazyRegex::Get() const {
+  std::call_once(once_, [this] {
+    re2::RE2::Options opts;
+    opts.set_log_errors(false);
+    opts.set_max_mem(max_mem_);
+    re_ = std::make_unique<re2::RE2>(pattern_, opts);
+  });
+  if (!re_->ok()) return Status::InvalidArgument(where_ + ": " + re_->error());
+  return re_.get();
+}
+
+bool LazyRegex::compiled() const { return re_ != nullptr; }
+
+int CountCapturingGroups(std::string_view re) {
+  int groups = 0;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\') {
+      if (i + 1 < re.size() && re[i + 1] == 'Q') {  // \Q...\E: literal text
+        size_t e = re.find("\\E", i + 2);
+        i = e == std::string_view::npos ? re.size() : e + 1;
+      } else {
+        ++i;
+      }
+    } else if (c == '[') {  // a class: ']' right after '[' or '[^' is literal
+      size_t j = i + 1;
+      if (j < re.size() && re[j] == '^') ++j;
+      if (j < re.size() && re[j] == ']') ++j;
+      for (; j < re.size() && re[j] != ']'; ++j) {
+        if (re[j] == '\\') {
+          ++j;
+        } else if (re[j] == '[' && j + 1 < re.size() && re[j + 1] == ':') {
+          size_t e = re.find(":]", j + 2);
+          if (e != std::string_view::npos) j = e + 1;
+        }
+      }
+      i = j;
+    } else if (c == '(') {
+      if (i + 1 < re.size() && re[i + 1] == '?') {
+        if (re.substr(i + 2, 2) == "P<" ||
+            (re.substr(i + 2, 1) == "<" && re.substr(i + 3, 1) != "=" &&
+             re.substr(i + 3, 1) != "!"))
+          ++groups;
+      } else {
+        ++groups;
+      }
+    }
+  }
+  return groups;
+}
+
 Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options, int depth) {
   AG_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxRuleFileBytes));
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".toml") == 0)
@@ -107,7 +176,7 @@ Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& option
 }
 
 Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs,
-                                              int64_t max_mem) {
+                                              int64_t max_mem, bool eager) {
   auto set = std::make_unique<RuleSet>();
   std::unordered_map<std::string, size_t> index;
   for (const PackSpec& pack : packs) {
@@ -125,6 +194,9 @@ Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs
     }
     ++set->packs;
   }
+  if (eager)
+    for (const CompiledRule& r : set->rules)
+      if (r.regex) AG_RETURN_IF_ERROR(r.regex->Get().status());
   return set;
 }
 

@@ -1,7 +1,9 @@
 // Rule packs: the data behind the scanner. A pack is an agentgate YAML file
 // (policies/rules/*.yaml) or a gitleaks TOML config; both load into the same
 // RuleSpec/AllowlistSpec values, which CompileRules() turns into an immutable
-// RuleSet (every RE2 compiled once, with an explicit memory budget).
+// RuleSet (every RE2 compiled once, with an explicit memory budget). A rule's
+// own regex is parsed (validated) by CompileRules and compiled on its first
+// use (LazyRegex); path and allowlist regexes are compiled at once.
 //
 // Errors name the file and line of the offending rule: "<file>:<line>: rule
 // 'id': <what>".
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +84,40 @@ Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& option
 // The agentgate pack compiled into the binary (policies/rules/agentgate.yaml).
 std::string_view BuiltinPackText();
 
+// A rule regex compiled on first use, once, whichever thread gets there
+// first (std::call_once): most rules of a large pack never see their
+// keyword in a given process, and compiling all of them costs more than
+// scanning a typical push. Its syntax was already checked by CompileRules.
+//
+// Thread-safety: Get() may be called from many threads at once.
+class LazyRegex {
+ public:
+  // `where` prefixes an error: "<file>:<line>: rule '<id>': regex".
+  LazyRegex(std::string pattern, int64_t max_mem, std::string where);
+  LazyRegex(const LazyRegex&) = delete;
+  LazyRegex& operator=(const LazyRegex&) = delete;
+  ~LazyRegex();
+
+  // The compiled regex (owned by this object), compiled by the first call.
+  // InvalidArgument "<where>: <RE2 error>" when it does not compile (e.g.
+  // over the memory budget); every later call returns the same error.
+  Result<const re2::RE2*> Get() const;
+  // True once Get() has run (tests, benchmarks).
+  bool compiled() const;
+
+ private:
+  std::string pattern_;
+  std::string where_;
+  int64_t max_mem_;
+  mutable std::once_flag once_;
+  mutable std::unique_ptr<re2::RE2> re_;  // written once, under once_
+};
+
+// Capturing groups in an RE2 pattern, counted without compiling it: `(`
+// outside classes and escapes, not `(?...` except `(?P<name>` / `(?<name>`.
+// REQUIRES: the pattern parses (RE2 syntax).
+int CountCapturingGroups(std::string_view pattern);
+
 struct CompiledAllowlist {
   int pack = 0;  // index of the pack a pack-wide allowlist came from
   bool condition_and = false;
@@ -97,10 +134,10 @@ struct CompiledAllowlist {
 struct CompiledRule {
   std::string id;
   std::string description;
-  std::unique_ptr<re2::RE2> regex;  // null for a path-only rule
-  std::unique_ptr<re2::RE2> path;   // null: any path
+  std::unique_ptr<LazyRegex> regex;  // null for a path-only rule
+  std::unique_ptr<re2::RE2> path;    // null: any path
   int secret_group = 0;
-  int groups = 0;                   // capturing groups in regex
+  int groups = 0;                    // capturing groups in regex (counted)
   std::vector<std::string> keywords;  // lower-cased
   double entropy = 0;
   bool generic = false;
@@ -120,8 +157,11 @@ struct RuleSet {
 
 // Compiles packs in order. A later rule with an id already seen replaces the
 // earlier one. Fails with InvalidArgument "<origin>: rule '<id>': ..." on the
-// first bad regex, a regex over `max_mem`, or a rule with neither regex nor path.
+// first bad regex (syntax, lookaround, backreference...), a path or allowlist
+// regex over `max_mem`, or a rule with neither regex nor path. Rule regexes
+// are only parsed here: one over `max_mem` fails on first use, or here with
+// `eager` true (every rule regex compiled now).
 Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs,
-                                              int64_t max_mem);
+                                              int64_t max_mem, bool eager = false);
 
 }  // namespace ag::scan

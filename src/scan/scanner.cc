@@ -2,6 +2,7 @@
 // (entropy, allowlists, stopwords, generic-vs-specific), masking.
 #include "scan/scanner.h"
 
+#include <emmintrin.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -31,6 +32,26 @@ double ShannonEntropy(std::string_view s) {
       h -= p * std::log2(p);
     }
   return h;
+}
+
+// Number of '\n' in [b, e): 16 bytes per step (SSE2, part of x86-64).
+size_t CountNewlines(const char* b, const char* e) {
+  size_t n = 0;
+  const __m128i nl = _mm_set1_epi8('\n');
+  while (e - b >= 16) {
+    // Byte counters, summed before they can overflow (255 steps).
+    const size_t steps = std::min<size_t>(static_cast<size_t>(e - b) / 16, 255);
+    __m128i acc = _mm_setzero_si128();
+    for (size_t i = 0; i < steps; ++i, b += 16) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+    }
+    __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
+    n += static_cast<size_t>(_mm_cvtsi128_si32(sums)) +
+         static_cast<size_t>(_mm_cvtsi128_si32(_mm_srli_si128(sums, 8)));
+  }
+  for (; b < e; ++b) n += *b == '\n';
+  return n;
 }
 
 bool HasDigit(std::string_view s) {
@@ -96,6 +117,8 @@ struct Job {
   // that other packs' rules respect (e.g. a team's allowlisted public key).
   std::vector<Raw> allowed_spans;
   bool truncated = false;
+  Status error;  // a rule regex that failed to compile: the scan is incomplete
+  bool stop() const { return truncated || !error.ok(); }
 };
 
 class ScannerImpl final : public Scanner {
@@ -152,6 +175,7 @@ class ScannerImpl final : public Scanner {
     Job job{path, {}, text};
     ScanPathOnlyRules(job, out);
     Run(job);
+    if (!job.error.ok()) return job.error;
     Emit(job, out);
     if (job.truncated) note(TruncatedReason());
     return Status::Ok();
@@ -190,6 +214,7 @@ class ScannerImpl final : public Scanner {
     }
     Job job{path, commit, buffer, &numbers};
     Run(job);
+    if (!job.error.ok()) return job.error;
     Emit(job, out);
     if (job.truncated) note(TruncatedReason());
     return Status::Ok();
@@ -261,16 +286,20 @@ class ScannerImpl final : public Scanner {
     size_t line_begin = 0, line_end = 0;  // current line [begin, end)
     bool have_line = false;
     auto flush = [&] {
+      std::sort(pending.begin(), pending.end());  // rule order, whatever the hit order
       for (uint32_t r : pending) RunRule(job, r, line_begin, line_end, line_end);
       pending.clear();
       ++generation;
     };
     matcher_.Scan(text, [&](size_t end, uint32_t keyword) {
       size_t pos = end - 1;
-      if (!have_line || pos >= line_end) {
+      // Hits come in order of their start; only a keyword holding a '\n'
+      // could end on an earlier line than the previous hit (then the rule
+      // may run twice on a line: same spans, deduped in Emit).
+      if (!have_line || pos >= line_end || pos < line_begin) {
         if (have_line) flush();
-        if (job.truncated) return false;
-        size_t floor = have_line ? line_end : 0;
+        if (job.stop()) return false;
+        size_t floor = have_line && pos >= line_end ? line_end : 0;
         const void* nl = pos > floor ? memrchr(text.data() + floor, '\n', pos - floor) : nullptr;
         line_begin = nl ? static_cast<const char*>(nl) - text.data() + 1 : floor;
         const void* nr = std::memchr(text.data() + pos, '\n', text.size() - pos);
@@ -291,14 +320,28 @@ class ScannerImpl final : public Scanner {
   // start before `limit` (the end of the keyword's line).
   void RunRule(Job& job, uint32_t r, size_t begin, size_t end, size_t limit) const {
     const CompiledRule& rule = rules_->rules[r];
+    Result<const re2::RE2*> compiled = rule.regex->Get();
+    if (!compiled.ok()) {
+      if (job.error.ok()) job.error = compiled.status();
+      return;
+    }
+    const re2::RE2& re = **compiled;
+    const int num_groups = re.NumberOfCapturingGroups();
+    if (rule.secret_group > num_groups) {
+      if (job.error.ok())
+        job.error = Status::InvalidArgument("rule '" + rule.id + "': secret group " +
+                                            std::to_string(rule.secret_group) + " but the regex has " +
+                                            std::to_string(num_groups) + " groups");
+      return;
+    }
     const std::string_view text = job.text;
     size_t win_end = std::min(text.size(), end + static_cast<size_t>(rule.multiline));
     std::string_view window = text.substr(begin, win_end - begin);
-    const int n = std::min(rule.groups, kMaxGroups) + 1;
+    const int n = std::min(num_groups, kMaxGroups) + 1;
     re2::StringPiece groups[kMaxGroups + 1];
     size_t pos = 0;
-    while (pos <= window.size() && !job.truncated) {
-      if (!rule.regex->Match(window, pos, window.size(), re2::RE2::UNANCHORED, groups, n)) break;
+    while (pos <= window.size() && !job.stop()) {
+      if (!re.Match(window, pos, window.size(), re2::RE2::UNANCHORED, groups, n)) break;
       const re2::StringPiece m = groups[0];
       size_t m_begin = static_cast<size_t>(m.data() - text.data());
       if (m_begin > limit) break;
@@ -401,7 +444,7 @@ class ScannerImpl final : public Scanner {
     for (size_t i = 0; i < raws.size(); ++i) {
       const Raw& r = raws[i];
       line_index += static_cast<int>(
-          std::count(job.text.begin() + counted_to, job.text.begin() + r.line_begin, '\n'));
+          CountNewlines(job.text.data() + counted_to, job.text.data() + r.line_begin));
       counted_to = r.line_begin;
       if (!keep[i]) continue;
       const CompiledRule& rule = rules_->rules[r.rule];
@@ -465,7 +508,8 @@ Result<std::shared_ptr<const Scanner>> Scanner::Create(const ScannerOptions& opt
   }
   if (packs.empty())
     return Status::InvalidArgument("no rules: builtin rules are off and no rule file was given");
-  AG_ASSIGN_OR_RETURN(std::unique_ptr<RuleSet> rules, CompileRules(packs, options.re2_max_mem));
+  AG_ASSIGN_OR_RETURN(std::unique_ptr<RuleSet> rules,
+                      CompileRules(packs, options.re2_max_mem, options.compile_eagerly));
   return std::shared_ptr<const Scanner>(new ScannerImpl(options, std::move(rules)));
 }
 

@@ -1,8 +1,9 @@
 // The secret scanner: finds credentials in text with RE2 rules behind a
 // keyword prefilter, and reports them masked and fingerprinted, never whole.
 //
-// Phases: build ScannerOptions, call Scanner::Create (compiles every rule
-// once), then call the Scan* methods as often as needed.
+// Phases: build ScannerOptions, call Scanner::Create (loads the packs and
+// checks every regex; a rule's regex is compiled once, on the first hit of
+// one of its keywords), then call the Scan* methods as often as needed.
 //
 // Thread-safety: a Scanner is immutable after Create; its const methods may be
 // called from many threads at once. Share it as shared_ptr<const Scanner>.
@@ -73,12 +74,19 @@ struct ScannerOptions {
   // A blob stops being scanned after this many findings, with a SkipNote
   // saying so (bounds memory on hostile input). Default 1000.
   size_t max_findings_per_blob = 1000;
+  // Compile every rule's regex in Create instead of on first use, so that a
+  // regex over re2_max_mem fails Create rather than the first scan that
+  // needs it (syntax errors fail Create either way). Default false: a hook
+  // pays only for the rules whose keywords its push holds.
+  bool compile_eagerly = false;
 };
 
 class Scanner {
  public:
-  // Compiles every rule. Fails with InvalidArgument naming the file, line and
-  // rule id of the first bad rule or file.
+  // Loads and checks every rule. Fails with InvalidArgument naming the file,
+  // line and rule id of the first bad rule or file. A rule regex over
+  // re2_max_mem fails here only with compile_eagerly; otherwise the Scan*
+  // call that first needs it returns that error (fail closed).
   static Result<std::shared_ptr<const Scanner>> Create(const ScannerOptions& options);
 
   virtual ~Scanner() = default;

@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <re2/re2.h>
+
+#include <thread>
+
 #include "scan/rules.h"
 #include "scan/scanner.h"
 #include "scan/test_util.h"
@@ -176,9 +180,61 @@ TEST_F(LoaderTest, RegexOverMemoryBudgetFails) {
   o.re2_max_mem = 1 << 12;  // far too small for this pattern
   o.rule_files = {Write("big.yaml", "rules:\n  - id: huge\n    regex: '[a-z]{1000}x{1000}'\n"
                                     "    keywords: [x]\n")};
+  // Compiled on first use: the scan that needs it fails, naming the rule.
+  auto lazy = Scanner::Create(o);
+  ASSERT_TRUE(lazy.ok()) << lazy.status().ToString();
+  std::vector<Finding> out;
+  EXPECT_TRUE((*lazy)->ScanText("a.txt", "nothing here", &out, nullptr).ok());
+  Status failed = (*lazy)->ScanText("a.txt", "an x here", &out, nullptr);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("big.yaml:2"), std::string::npos) << failed.message();
+  EXPECT_NE(failed.message().find("huge"), std::string::npos) << failed.message();
+  // Eagerly: Create fails.
+  o.compile_eagerly = true;
   auto s = Scanner::Create(o);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("huge"), std::string::npos) << s.status().message();
+}
+
+TEST_F(LoaderTest, RuleRegexCompiledOnFirstUseOnceAcrossThreads) {
+  std::vector<PackSpec> packs(1);
+  RuleSpec r;
+  r.id = "one";
+  r.regex = "(a+)(?P<named>b)(?:c)[(]\\(\\Q(\\E";
+  r.keywords = {"a"};
+  r.origin = "x.yaml:1";
+  packs[0].rules.push_back(r);
+  auto set = CompileRules(packs, 8 << 20);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  const LazyRegex& lazy = *(*set)->rules[0].regex;
+  EXPECT_FALSE(lazy.compiled());
+  EXPECT_EQ((*set)->rules[0].groups, 2);
+  std::vector<const re2::RE2*> seen(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < seen.size(); ++t)
+    threads.emplace_back([&, t] { seen[t] = *lazy.Get(); });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(lazy.compiled());
+  for (const re2::RE2* re : seen) EXPECT_EQ(re, seen[0]);
+  EXPECT_EQ(seen[0]->NumberOfCapturingGroups(), 2);
+}
+
+TEST_F(LoaderTest, CountedGroupsMatchRe2OnEveryKnownPattern) {
+  std::vector<std::string> patterns = {"a", "(a)", "(?i)(a)", "[()]", "[]()]", "[^]()]",
+                                       "[[:alpha:]()]", "\\((a)", "(?P<x>a)(b)", "((a)|(b))"};
+  auto add = [&](Result<PackSpec> p) {
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const RuleSpec& r : p->rules)
+      if (!r.regex.empty()) patterns.push_back(r.regex);
+  };
+  add(ParseYamlPack(BuiltinPackText(), "builtin"));
+  const char* gitleaks = "/work/shared/corpus/gitleaks.toml";
+  if (fs::exists(gitleaks)) add(LoadPackFile(gitleaks, {}));
+  for (const std::string& p : patterns) {
+    re2::RE2 re(p);
+    ASSERT_TRUE(re.ok()) << p;
+    EXPECT_EQ(CountCapturingGroups(p), re.NumberOfCapturingGroups()) << p;
+  }
 }
 
 TEST_F(LoaderTest, YamlAndBuiltinTogether) {

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "scan/keywords.h"
 #include "scan/scanner.h"
 #include "scan/test_util.h"
 
@@ -23,19 +22,6 @@ std::shared_ptr<const Scanner> Make(ScannerOptions o = {}) {
 }
 
 std::string Ghp(unsigned seed) { return Cat({"gh", "p_", Noise(36, kAlnum, seed)}); }
-
-TEST(KeywordMatcherTest, FindsOverlappingKeywordsCaseInsensitively) {
-  KeywordMatcher m({"he", "she", "hers", "his"});
-  std::vector<std::pair<size_t, uint32_t>> hits;
-  m.Scan("uSHErs and HIS", [&](size_t end, uint32_t k) {
-    hits.push_back({end, k});
-    return true;
-  });
-  std::vector<std::pair<size_t, uint32_t>> want = {{4, 1}, {4, 0}, {6, 2}, {14, 3}};
-  std::sort(hits.begin(), hits.end());
-  std::sort(want.begin(), want.end());
-  EXPECT_EQ(hits, want);
-}
 
 TEST(MaskTest, NeverMoreThanFourCharacters) {
   EXPECT_EQ(Mask(""), "****");
