@@ -162,8 +162,15 @@ Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visi
   }
   // Everything reachable from an existing ref was inspected when it arrived
   // (or came from upstream): hide it, so cost follows the push.
-  rc = git_revwalk_hide_glob(w, "refs/*");
-  if (rc != 0 && rc != GIT_ENOTFOUND) return GitStatus(rc, "cannot hide existing refs");
+  if (options_.hide_refs) {
+    rc = git_revwalk_hide_glob(w, "refs/*");
+    if (rc != 0 && rc != GIT_ENOTFOUND) return GitStatus(rc, "cannot hide existing refs");
+  }
+  for (const std::string& hidden : options_.hide_commits) {
+    AG_ASSIGN_OR_RETURN(git_oid oid, ParseOid(hidden));
+    rc = git_revwalk_hide(w, &oid);
+    if (rc != 0) return GitStatus(rc, "cannot hide " + hidden);
+  }
 
   std::vector<git_oid> order;
   git_oid oid;

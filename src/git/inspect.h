@@ -71,6 +71,15 @@ struct InspectOptions {
   uint64_t max_diff_blob_bytes = 10u << 20;
   // Changed files per commit beyond which inspection fails closed. Default 200,000.
   size_t max_files_per_commit = 200000;
+
+  // Added after the first version (additions only):
+  // Hide every commit reachable from a ref under refs/ (what a push already
+  // had). Default true: the pre-receive behaviour. False for history scans
+  // of an explicit range (`agentgate scan --git --range A..B`).
+  bool hide_refs = true;
+  // Commits (hex oids) hidden with everything they reach, in addition to
+  // refs/ when hide_refs is true. Default none.
+  std::vector<std::string> hide_commits;
 };
 
 // Receives each new commit and its changes, oldest first (topological).
@@ -92,7 +101,8 @@ class Inspector {
   Inspector(git_repository* repo, InspectOptions options) : repo_(repo), options_(options) {}
 
   // Walks the commits reachable from `tips` (commit oids; annotated tags must
-  // be peeled by the caller, see PeelToCommit) and from no ref under refs/.
+  // be peeled by the caller, see PeelToCommit) and from no ref under refs/
+  // (options.hide_refs) nor from options.hide_commits.
   // Calls the visitor for each; appends the commits to *commits in visit order.
   Status Walk(const std::vector<std::string>& tips, ChangeVisitor* visitor,
               std::vector<CommitInfo>* commits);

@@ -3,8 +3,8 @@
 // relative to all of its parents, so an "evil merge" is caught and the
 // merged branch is not reported twice). Root commits: their whole tree.
 //
-// Written on plain libgit2 because src/git/inspect.h did not exist yet; the
-// pre-receive hook uses the lead's walker and Scanner::ScanCommitLines.
+// Built on git::Inspector (src/git/inspect.h), the walker the pre-receive
+// hook uses, with explicit hidden commits instead of refs/.
 //
 // Thread-safety: opens its own git_repository per call; safe from any thread.
 #pragma once
