@@ -17,7 +17,7 @@
 
 using ag::testing::HttpUpstream;
 using ag::testing::ReplayEnv;
-using ag::testing::Sh;
+using ag::testing::Cmd;
 using ag::testing::ShellQuote;
 using Clock = std::chrono::steady_clock;
 
@@ -29,7 +29,7 @@ double Median(std::vector<double> v) {
 }
 
 void Reset(const HttpUpstream& up, const std::string& pristine) {
-  Sh("rm -rf " + ShellQuote(up.repo().path()) + " && cp -a " + ShellQuote(pristine) + " " +
+  Cmd("rm -rf " + ShellQuote(up.repo().path()) + " && cp -a " + ShellQuote(pristine) + " " +
      ShellQuote(up.repo().path()));
 }
 
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string pristine = up.root() + "/pristine.git";
-  Sh("cp -a " + ShellQuote(up.repo().path()) + " " + ShellQuote(pristine));
+  Cmd("cp -a " + ShellQuote(up.repo().path()) + " " + ShellQuote(pristine));
   ReplayEnv env(up.url(), up.repo().path(), up.token());
   std::printf("| case | commits | git push (ms, median) | replay (ms, median) | ratio |\n");
   std::printf("|---|---|---|---|---|\n");
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       // Plain git push of the same commits from the mirror.
       Reset(up, pristine);
       auto t0 = Clock::now();
-      auto g = Sh("git --git-dir=" + ShellQuote(env.mirror()) + " push -q " + up.url_with_token() +
+      auto g = Cmd("git --git-dir=" + ShellQuote(env.mirror()) + " push -q " + up.url_with_token() +
                   " " + tip + ":refs/heads/bench");
       git_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (g.rc != 0 || up.repo().Ref("refs/heads/bench") != tip) {

@@ -18,7 +18,7 @@ namespace {
 using ag::testing::Child;
 using ag::testing::HttpUpstream;
 using ag::testing::ReplayEnv;
-using ag::testing::Sh;
+using ag::testing::Cmd;
 using store::RequestStatus;
 
 constexpr int kChain = 30;     // requests chained on refs/heads/main

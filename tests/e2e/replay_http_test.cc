@@ -67,7 +67,7 @@ TEST_F(ReplayHttpTest, UpstreamMovedIsConflictAndUpstreamUntouched) {
   int64_t id = env.Approve("refs/heads/main", base_, c);
   // Someone else pushes to upstream in between.
   std::string other = ag::testing::MakeUpstreamRepo(env.path("other.git"), env.path(""), 1);
-  ag::testing::Sh("git --git-dir=" + up_.repo().path() + " fetch -q " + env.path("other.git") +
+  ag::testing::Cmd("git --git-dir=" + up_.repo().path() + " fetch -q " + env.path("other.git") +
                   " main:refs/heads/tmp && git --git-dir=" + up_.repo().path() +
                   " update-ref refs/heads/main refs/heads/tmp && git --git-dir=" +
                   up_.repo().path() + " update-ref -d refs/heads/tmp");
@@ -91,7 +91,7 @@ TEST_F(ReplayHttpTest, AlreadyUpstreamIsReplayedWithoutPush) {
   std::string c = env.Commit("", "a.txt", "same\n");
   int64_t id = env.Approve("refs/heads/main", base_, c);
   // The same commit reached upstream by another way (e.g. a previous run).
-  ag::testing::Sh("git --git-dir=" + env.mirror() + " push -q " + up_.url_with_token() + " " + c +
+  ag::testing::Cmd("git --git-dir=" + env.mirror() + " push -q " + up_.url_with_token() + " " + c +
                   ":refs/heads/main");
   ASSERT_EQ(up_.repo().Ref("refs/heads/main"), c);
   ReplayWorker w(env.config());

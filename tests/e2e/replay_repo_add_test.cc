@@ -9,7 +9,7 @@ namespace {
 
 using ag::testing::HttpUpstream;
 using ag::testing::ReadAll;
-using ag::testing::Sh;
+using ag::testing::Cmd;
 using ag::testing::ShellQuote;
 using ag::testing::ShOut;
 using ag::testing::TempDir;
@@ -23,7 +23,7 @@ TEST(RepoAdd, CreatesAWorkingMirrorAndRecordsIt) {
   TempDir dir("ag-repoadd");
   WriteFile(dir / "token", up.token() + "\n", 0600);
   WriteFile(dir / "agentgate.yaml", "data_dir: " + dir.path() + "/data\n");
-  auto r = Sh(kAgentgate + " repo add demo --upstream " + up.url() + " --config " +
+  auto r = Cmd(kAgentgate + " repo add demo --upstream " + up.url() + " --config " +
               ShellQuote(dir / "agentgate.yaml") + " --credential " + ShellQuote(dir / "token"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(r.out.find(up.token()), std::string::npos);
@@ -33,31 +33,31 @@ TEST(RepoAdd, CreatesAWorkingMirrorAndRecordsIt) {
   EXPECT_NE(yaml.find("demo"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find(up.url()), std::string::npos) << yaml;
   EXPECT_EQ(yaml.find(up.token()), std::string::npos);
-  auto check = Sh(kAgentgate + " config check " + ShellQuote(dir / "agentgate.yaml"));
+  auto check = Cmd(kAgentgate + " config check " + ShellQuote(dir / "agentgate.yaml"));
   EXPECT_EQ(check.rc, 0) << check.out;
   // Hooks call the programs next to agentgate with the absolute config.
   std::string hook = ReadAll(mirror + "/hooks/pre-receive");
   EXPECT_NE(hook.find(std::string(AG_BIN_DIR) + "/agentgate-pre-receive"), std::string::npos) << hook;
   EXPECT_NE(hook.find("--repo 'demo'"), std::string::npos) << hook;
   // A plain git clone of the mirror reads upstream's history.
-  auto clone = Sh("git clone -q " + ShellQuote(mirror) + " " + ShellQuote(dir / "clone"));
+  auto clone = Cmd("git clone -q " + ShellQuote(mirror) + " " + ShellQuote(dir / "clone"));
   ASSERT_EQ(clone.rc, 0) << clone.out;
   EXPECT_EQ(ShOut("git -C " + ShellQuote(dir / "clone") + " rev-parse HEAD"), up.seed_head());
   EXPECT_EQ(ShOut("git -C " + ShellQuote(dir / "clone") + " rev-list --count HEAD"), "3");
   // The same name again is refused (exit 1), and nothing changes.
-  auto again = Sh(kAgentgate + " repo add demo --upstream " + up.url() + " --config " +
+  auto again = Cmd(kAgentgate + " repo add demo --upstream " + up.url() + " --config " +
                   ShellQuote(dir / "agentgate.yaml"));
   EXPECT_EQ(again.rc, 1) << again.out;
   EXPECT_EQ(ReadAll(dir / "agentgate.yaml"), yaml);
   // A URL with the token in it is refused before anything is created.
-  auto leaky = Sh(kAgentgate + " repo add leaky --upstream " + up.url_with_token() + " --config " +
+  auto leaky = Cmd(kAgentgate + " repo add leaky --upstream " + up.url_with_token() + " --config " +
                   ShellQuote(dir / "agentgate.yaml"));
   EXPECT_EQ(leaky.rc, 2);
   EXPECT_EQ(leaky.out.find(up.token()), std::string::npos) << leaky.out;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/data/repos/leaky.git"));
   // A wrong token: refused with a clear reason, nothing left behind.
   WriteFile(dir / "bad", "ghs_not_the_token\n", 0600);
-  auto bad = Sh(kAgentgate + " repo add other --upstream " + up.url() + " --config " +
+  auto bad = Cmd(kAgentgate + " repo add other --upstream " + up.url() + " --config " +
                 ShellQuote(dir / "agentgate.yaml") + " --credential " + ShellQuote(dir / "bad"));
   EXPECT_EQ(bad.rc, 2) << bad.out;
   EXPECT_NE(bad.out.find("upstream refused the credential"), std::string::npos) << bad.out;

@@ -48,7 +48,7 @@ TEST_F(ReplaySshTest, UpstreamMovedIsConflict) {
   ASSERT_EQ(env->Get(id1).status, RequestStatus::kReplayed);
   // A second request leasing on the old base: upstream has moved.
   int64_t id2 = env->Approve("refs/heads/agent/x", std::string(git::kZeroOid), c2);
-  ag::testing::Sh("git --git-dir=" + up_.repo().path() + " update-ref refs/heads/agent/x " + c1);
+  ag::testing::Cmd("git --git-dir=" + up_.repo().path() + " update-ref refs/heads/agent/x " + c1);
   ASSERT_TRUE(w.RunOnce().ok());
   EXPECT_EQ(env->Get(id2).status, RequestStatus::kConflict);
   EXPECT_EQ(up_.repo().Ref("refs/heads/agent/x"), c1);
@@ -56,7 +56,7 @@ TEST_F(ReplaySshTest, UpstreamMovedIsConflict) {
 
 TEST_F(ReplaySshTest, UnknownKeyFailsWithAClearReason) {
   ag::testing::TempDir d;
-  ag::testing::Sh("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + d.path() + "/other");
+  ag::testing::Cmd("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + d.path() + "/other");
   auto env = Env(d.path() + "/other");
   std::string c = env->Commit("", "a.txt", "x\n");
   int64_t id = env->Approve("refs/heads/main", up_.seed_head(), c);
@@ -73,7 +73,7 @@ TEST_F(ReplaySshTest, UnknownKeyFailsWithAClearReason) {
 TEST_F(ReplaySshTest, UntrustedHostKeyIsRefused) {
   auto env = Env(up_.private_key_path());
   ag::testing::TempDir d;
-  ag::testing::Sh("ssh-keygen -q -t ecdsa -b 256 -N '' -f " + d.path() + "/h");
+  ag::testing::Cmd("ssh-keygen -q -t ecdsa -b 256 -N '' -f " + d.path() + "/h");
   std::string other_pub = ag::testing::ReadAll(d.path() + "/h.pub");
   ag::testing::WriteFile(d.path() + "/known_hosts", "[127.0.0.1]:1 " + other_pub);
   env->config()->repos[0].ssh_known_hosts = d.path() + "/known_hosts";

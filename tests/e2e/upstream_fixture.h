@@ -32,31 +32,9 @@
 #include <thread>
 #include <vector>
 
+#include "testing/shell.h"
+
 namespace ag::testing {
-
-// A fresh folder under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "ag") {
-    std::string tmpl = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
-    tmpl += "/" + tag + "-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) std::abort();
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
 
 inline std::string ShellQuote(const std::string& s) {
   std::string out = "'";
@@ -72,8 +50,9 @@ struct CmdResult {
   std::string out;  // stdout and stderr together
 };
 
-// Runs `cmd` with /bin/sh, capturing stdout and stderr.
-inline CmdResult Sh(const std::string& cmd) {
+// Runs `cmd` with /bin/sh, capturing stdout and stderr (as .rc and .out;
+// testing/shell.h's Sh returns .exit_code and .output).
+inline CmdResult Cmd(const std::string& cmd) {
   CmdResult r;
   FILE* p = popen(("(" + cmd + ") 2>&1").c_str(), "r");
   if (!p) return r;
@@ -87,15 +66,10 @@ inline CmdResult Sh(const std::string& cmd) {
 
 // Output of `cmd` with the trailing newline removed ("" on failure).
 inline std::string ShOut(const std::string& cmd) {
-  CmdResult r = Sh(cmd);
+  CmdResult r = Cmd(cmd);
   if (r.rc != 0) return "";
   while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == '\r')) r.out.pop_back();
   return r.out;
-}
-
-inline void WriteFile(const std::string& path, const std::string& data, int mode = 0644) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-  ::chmod(path.c_str(), mode);
 }
 
 inline std::string ReadAll(const std::string& path) {
@@ -252,17 +226,17 @@ class BareRepo {
 // made in a scratch work tree under `scratch`. Returns main's value.
 inline std::string MakeUpstreamRepo(const std::string& path, const std::string& scratch,
                                     int commits) {
-  Sh("git init -q --bare -b main " + ShellQuote(path));
-  Sh("git --git-dir=" + ShellQuote(path) + " config http.receivepack true");
+  Cmd("git init -q --bare -b main " + ShellQuote(path));
+  Cmd("git --git-dir=" + ShellQuote(path) + " config http.receivepack true");
   if (commits <= 0) return "";
   std::string w = scratch + "/seed";
-  Sh("git init -q -b main " + ShellQuote(w));
+  Cmd("git init -q -b main " + ShellQuote(w));
   for (int i = 0; i < commits; ++i) {
     WriteFile(w + "/file" + std::to_string(i) + ".txt", "seed " + std::to_string(i) + "\n");
-    Sh("cd " + ShellQuote(w) + " && git add -A && git -c user.name=seed -c user.email=s@x "
+    Cmd("cd " + ShellQuote(w) + " && git add -A && git -c user.name=seed -c user.email=s@x "
        "commit -q -m 'seed " + std::to_string(i) + "'");
   }
-  Sh("cd " + ShellQuote(w) + " && git push -q " + ShellQuote(path) + " main");
+  Cmd("cd " + ShellQuote(w) + " && git push -q " + ShellQuote(path) + " main");
   std::string head = ShOut("git -C " + ShellQuote(w) + " rev-parse HEAD");
   std::filesystem::remove_all(w);
   return head;
@@ -379,9 +353,9 @@ class SshUpstream {
       : dir_("ag-ssh"), repo_(dir_ / "upstream.git") {
     head_ = MakeUpstreamRepo(repo_.path(), dir_.path(), seed_commits);
     std::filesystem::create_directories("/run/sshd");
-    Sh("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + ShellQuote(dir_ / "host_key"));
-    Sh("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + ShellQuote(dir_ / "client_key"));
-    Sh("cp " + ShellQuote(dir_ / "client_key.pub") + " " + ShellQuote(dir_ / "authorized_keys"));
+    Cmd("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + ShellQuote(dir_ / "host_key"));
+    Cmd("ssh-keygen -q -t ecdsa -b 256 -m PEM -N '' -f " + ShellQuote(dir_ / "client_key"));
+    Cmd("cp " + ShellQuote(dir_ / "client_key.pub") + " " + ShellQuote(dir_ / "authorized_keys"));
     ::chmod((dir_ / "authorized_keys").c_str(), 0600);
     port_ = FreePort();
     std::string host_pub = ReadAll(dir_ / "host_key.pub");

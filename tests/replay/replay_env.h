@@ -26,12 +26,12 @@ class ReplayEnv {
             const std::string& secret, const std::string& credential_user = "x-access-token")
       : dir_("ag-replay") {
     mirror_ = dir_ / "repos/demo.git";
-    Sh("git clone -q --bare " + ShellQuote(upstream_path) + " " + ShellQuote(mirror_));
+    Cmd("git clone -q --bare " + ShellQuote(upstream_path) + " " + ShellQuote(mirror_));
     // What sync would have recorded.
-    Sh("git --git-dir=" + ShellQuote(mirror_) +
+    Cmd("git --git-dir=" + ShellQuote(mirror_) +
        " for-each-ref --format='update refs/agentgate/upstream/heads/%(refname:lstrip=2) "
        "%(objectname)' refs/heads | git --git-dir=" + ShellQuote(mirror_) + " update-ref --stdin");
-    Sh("git clone -q " + ShellQuote(mirror_) + " " + ShellQuote(dir_ / "work"));
+    Cmd("git clone -q " + ShellQuote(mirror_) + " " + ShellQuote(dir_ / "work"));
     credential_path_ = dir_ / "credential";
     WriteFile(credential_path_, secret + "\n", 0600);
     auto c = std::make_shared<config::Config>();
@@ -63,9 +63,9 @@ class ReplayEnv {
                      const std::string& content) {
     std::string w = ShellQuote(dir_ / "work");
     std::string p = parent.empty() ? "origin/main" : parent;
-    Sh("cd " + w + " && git fetch -q origin && git checkout -q --detach " + p);
+    Cmd("cd " + w + " && git fetch -q origin && git checkout -q --detach " + p);
     WriteFile(dir_ / ("work/" + file), content);
-    Sh("cd " + w + " && git add -A && git -c user.name=agent -c user.email=a@x commit -q -m " +
+    Cmd("cd " + w + " && git add -A && git -c user.name=agent -c user.email=a@x commit -q -m " +
        ShellQuote("change " + file));
     return ShOut("cd " + w + " && git rev-parse HEAD");
   }
@@ -86,7 +86,7 @@ class ReplayEnv {
     if (!id.ok()) return 0;
     auto landed = store::LandRequest(*db_, "demo", ref, base, commit);
     EXPECT_TRUE(landed.ok()) << landed.status().ToString();
-    Sh("cd " + ShellQuote(dir_ / "work") + " && git push -q origin " + commit +
+    Cmd("cd " + ShellQuote(dir_ / "work") + " && git push -q origin " + commit +
        ":refs/agentgate/requests/" + std::to_string(*id));
     return *id;
   }

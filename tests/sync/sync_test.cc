@@ -13,7 +13,7 @@ namespace {
 
 using ag::testing::BareRepo;
 using ag::testing::HttpUpstream;
-using ag::testing::Sh;
+using ag::testing::Cmd;
 using ag::testing::ShellQuote;
 using ag::testing::ShOut;
 using ag::testing::TempDir;
@@ -22,11 +22,11 @@ using ag::testing::TempDir;
 std::string AdvanceUpstream(const BareRepo& up, const std::string& scratch,
                             const std::string& branch = "main") {
   std::string w = scratch + "/adv";
-  Sh("rm -rf " + ShellQuote(w) + " && git clone -q " + ShellQuote(up.path()) + " " + ShellQuote(w));
-  Sh("cd " + ShellQuote(w) + " && git checkout -q " + branch + " 2>/dev/null || git -C " +
+  Cmd("rm -rf " + ShellQuote(w) + " && git clone -q " + ShellQuote(up.path()) + " " + ShellQuote(w));
+  Cmd("cd " + ShellQuote(w) + " && git checkout -q " + branch + " 2>/dev/null || git -C " +
      ShellQuote(w) + " checkout -q -b " + branch);
   ag::testing::WriteFile(w + "/up.txt", "moved " + ag::testing::RandomToken() + "\n");
-  Sh("cd " + ShellQuote(w) + " && git add -A && git -c user.name=u -c user.email=u@x commit -q -m up"
+  Cmd("cd " + ShellQuote(w) + " && git add -A && git -c user.name=u -c user.email=u@x commit -q -m up"
      " && git push -q origin HEAD:refs/heads/" + branch);
   return ShOut("git -C " + ShellQuote(w) + " rev-parse HEAD");
 }

@@ -2,6 +2,7 @@
 // make and remove temp folders, write files. Header-only; for tests only.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace ag::testing {
 
@@ -43,11 +45,16 @@ inline std::string Quote(const std::string& s) {
   return out + "'";
 }
 
+// A fresh folder under $TMPDIR (default /tmp), removed with everything in it.
 class TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/agentgate-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
+  explicit TempDir(const std::string& tag = "agentgate-test") {
+    std::string tmpl = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+    tmpl += "/" + tag + "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) std::abort();
+    path_ = buf.data();
   }
   ~TempDir() {
     std::error_code ec;
@@ -56,15 +63,20 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 
  private:
   std::string path_;
 };
 
-inline void WriteFile(const std::string& path, const std::string& content) {
+// Writes `content` to `path` (creating its folder) with permission bits `mode`.
+inline void WriteFile(const std::string& path, const std::string& content, int mode = 0644) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream f(path, std::ios::binary);
-  f << content;
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << content;
+  }
+  ::chmod(path.c_str(), static_cast<mode_t>(mode));
 }
 
 inline std::string ReadFileOrEmpty(const std::string& path) {
