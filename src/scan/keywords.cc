@@ -91,42 +91,57 @@ uint64_t KeywordMatcher::MaskScalar(const unsigned char* q) const {
   return m;
 }
 
-__attribute__((target("avx2"))) uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
-  const __m256i fold = _mm256_set1_epi32(static_cast<int>(kFold));
-  const __m256i mul = _mm256_set1_epi32(static_cast<int>(kMul));
+// The AVX2 code: compiled for AVX2 whatever the build's baseline, called only
+// when the CPU has it (constructor).
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace {
+
+// 32 positions from q: lane l of the load at q + k holds the 4 bytes at
+// position 4l + k, whose candidate bit goes to bit k of lane l.
+template <bool kShort>
+inline uint32_t Mask32Avx2(
+    const unsigned char* q, const int* lb, const int* sb, __m128i shift) {
+  const __m256i fold = _mm256_set1_epi32(0x20202020);
+  const __m256i mul = _mm256_set1_epi32(static_cast<int>(0x9E3779B1u));
   const __m256i low5 = _mm256_set1_epi32(31);
   const __m256i one = _mm256_set1_epi32(1);
-  const __m256i low16 = _mm256_set1_epi32(0xffff);
-  const __m128i shift = _mm_cvtsi32_si128(hash_shift_);
+  auto bit_at = [&](int k) {
+    const __m256i w =
+        _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), fold);
+    const __m256i h = _mm256_srl_epi32(_mm256_mullo_epi32(w, mul), shift);
+    const __m256i words = _mm256_i32gather_epi32(lb, _mm256_srli_epi32(h, 5), 4);
+    __m256i bit = _mm256_srlv_epi32(words, _mm256_and_si256(h, low5));
+    if constexpr (kShort) {
+      const __m256i g = _mm256_and_si256(w, _mm256_set1_epi32(0xffff));
+      const __m256i words2 = _mm256_i32gather_epi32(sb, _mm256_srli_epi32(g, 5), 4);
+      bit = _mm256_or_si256(bit, _mm256_srlv_epi32(words2, _mm256_and_si256(g, low5)));
+    }
+    return _mm256_and_si256(bit, one);
+  };
+  const __m256i acc = _mm256_or_si256(
+      _mm256_or_si256(bit_at(0), _mm256_slli_epi32(bit_at(1), 1)),
+      _mm256_or_si256(_mm256_slli_epi32(bit_at(2), 2), _mm256_slli_epi32(bit_at(3), 3)));
+  if (_mm256_testz_si256(acc, acc)) return 0;
+  alignas(32) uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+  uint32_t bits = 0;
+  for (unsigned l = 0; l < 8; ++l) bits |= lanes[l] << (4 * l);
+  return bits;
+}
+
+}  // namespace
+
+uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
   const int* lb = reinterpret_cast<const int*>(long_bits_.data());
   const int* sb = reinterpret_cast<const int*>(short_bits_.data());
-  uint64_t m = 0;
-  for (unsigned half = 0; half < 2; ++half) {
-    __m256i acc = _mm256_setzero_si256();
-    // Lane l of the load at q + 32*half + k holds the 4 bytes at position
-    // 32*half + 4l + k; its candidate bit goes to bit k of lane l.
-    for (int k = 0; k < 4; ++k) {
-      const __m256i w = _mm256_or_si256(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * half + k)), fold);
-      const __m256i h = _mm256_srl_epi32(_mm256_mullo_epi32(w, mul), shift);
-      const __m256i words = _mm256_i32gather_epi32(lb, _mm256_srli_epi32(h, 5), 4);
-      __m256i bit = _mm256_srlv_epi32(words, _mm256_and_si256(h, low5));
-      if (has_short_) {
-        const __m256i g = _mm256_and_si256(w, low16);
-        const __m256i words2 = _mm256_i32gather_epi32(sb, _mm256_srli_epi32(g, 5), 4);
-        bit = _mm256_or_si256(bit, _mm256_srlv_epi32(words2, _mm256_and_si256(g, low5)));
-      }
-      acc = _mm256_or_si256(acc, _mm256_sllv_epi32(_mm256_and_si256(bit, one),
-                                                   _mm256_set1_epi32(k)));
-    }
-    if (_mm256_testz_si256(acc, acc)) continue;
-    alignas(32) uint32_t lanes[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
-    uint32_t bits = 0;
-    for (unsigned l = 0; l < 8; ++l) bits |= lanes[l] << (4 * l);
-    m |= uint64_t{bits} << (32 * half);
-  }
-  return m;
+  const __m128i shift = _mm_cvtsi32_si128(hash_shift_);
+  if (has_short_)
+    return Mask32Avx2<true>(q, lb, sb, shift) |
+           uint64_t{Mask32Avx2<true>(q + 32, lb, sb, shift)} << 32;
+  return Mask32Avx2<false>(q, lb, sb, shift) |
+         uint64_t{Mask32Avx2<false>(q + 32, lb, sb, shift)} << 32;
 }
+#pragma GCC pop_options
 
 }  // namespace ag::scan

@@ -104,6 +104,9 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
   r.require_digit = spec.require_digit;
   r.multiline = spec.multiline >= 0 ? spec.multiline
                                     : (SpansLines(spec.regex) ? kInferredMultilineBytes : 0);
+  if (r.multiline > 0 && r.regex)
+    r.line_regex = std::make_unique<LazyRegex>("[^\\n]*?(" + spec.regex + ")", max_mem,
+                                               spec.origin + ": " + who + ": regex");
   for (const AllowlistSpec& a : spec.allowlists) {
     AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, who));
     r.allowlists.push_back(std::move(c));
@@ -196,7 +199,8 @@ Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs
   }
   if (eager)
     for (const CompiledRule& r : set->rules)
-      if (r.regex) AG_RETURN_IF_ERROR(r.regex->Get().status());
+      for (const LazyRegex* re : {r.regex.get(), r.line_regex.get()})
+        if (re) AG_RETURN_IF_ERROR(re->Get().status());
   return set;
 }
 

@@ -135,6 +135,10 @@ struct CompiledRule {
   std::string id;
   std::string description;
   std::unique_ptr<LazyRegex> regex;  // null for a path-only rule
+  // For a multi-line rule: `[^\n]*?(regex)`, run anchored at the start
+  // of a keyword's line, so a match must start on that line (group 1 is the
+  // match). Null for single-line rules.
+  std::unique_ptr<LazyRegex> line_regex;
   std::unique_ptr<re2::RE2> path;    // null: any path
   int secret_group = 0;
   int groups = 0;                    // capturing groups in regex (counted)

@@ -287,7 +287,7 @@ class ScannerImpl final : public Scanner {
     bool have_line = false;
     auto flush = [&] {
       std::sort(pending.begin(), pending.end());  // rule order, whatever the hit order
-      for (uint32_t r : pending) RunRule(job, r, line_begin, line_end, line_end);
+      for (uint32_t r : pending) RunRule(job, r, line_begin, line_end, line_end, true);
       pending.clear();
       ++generation;
     };
@@ -317,16 +317,23 @@ class ScannerImpl final : public Scanner {
   }
 
   // Runs rule `r` on text[begin, end + multiline) and keeps matches that
-  // start before `limit` (the end of the keyword's line).
-  void RunRule(Job& job, uint32_t r, size_t begin, size_t end, size_t limit) const {
+  // start before `limit` (the end of the keyword's line). `on_line`: begin
+  // is the start of the keyword's line and end == limit its end; then a
+  // multi-line rule runs as its line-anchored form, which stops reading
+  // where no match started on the line can go on, instead of searching the
+  // whole window for a start that would be dropped anyway.
+  void RunRule(Job& job, uint32_t r, size_t begin, size_t end, size_t limit,
+               bool on_line = false) const {
     const CompiledRule& rule = rules_->rules[r];
-    Result<const re2::RE2*> compiled = rule.regex->Get();
+    const bool anchored = on_line && rule.line_regex != nullptr;
+    Result<const re2::RE2*> compiled = anchored ? rule.line_regex->Get() : rule.regex->Get();
     if (!compiled.ok()) {
       if (job.error.ok()) job.error = compiled.status();
       return;
     }
     const re2::RE2& re = **compiled;
-    const int num_groups = re.NumberOfCapturingGroups();
+    const int skip = anchored ? 1 : 0;  // the line-anchored form's group 1 is the match
+    const int num_groups = re.NumberOfCapturingGroups() - skip;
     if (rule.secret_group > num_groups) {
       if (job.error.ok())
         job.error = Status::InvalidArgument("rule '" + rule.id + "': secret group " +
@@ -338,10 +345,12 @@ class ScannerImpl final : public Scanner {
     size_t win_end = std::min(text.size(), end + static_cast<size_t>(rule.multiline));
     std::string_view window = text.substr(begin, win_end - begin);
     const int n = std::min(num_groups, kMaxGroups) + 1;
-    re2::StringPiece groups[kMaxGroups + 1];
+    re2::StringPiece all[kMaxGroups + 2];
+    re2::StringPiece* groups = all + skip;
+    const re2::RE2::Anchor how = anchored ? re2::RE2::ANCHOR_START : re2::RE2::UNANCHORED;
     size_t pos = 0;
     while (pos <= window.size() && !job.stop()) {
-      if (!re.Match(window, pos, window.size(), re2::RE2::UNANCHORED, groups, n)) break;
+      if (!re.Match(window, pos, window.size(), how, all, n + skip)) break;
       const re2::StringPiece m = groups[0];
       size_t m_begin = static_cast<size_t>(m.data() - text.data());
       if (m_begin > limit) break;

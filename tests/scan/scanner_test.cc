@@ -214,6 +214,28 @@ TEST(ScannerTest, PrivateKeySpanningLinesInAddedLines) {
   EXPECT_EQ(out[0].masked, "----****");
 }
 
+TEST(ScannerTest, MultiLineMatchesStartOnTheKeywordLine) {
+  // Multi-line rules run line-anchored: two blocks on one line and one on a
+  // later line are all found; a mention of the keyword before a block does
+  // not make the block start on the mention's line.
+  auto s = Make();
+  auto block = [](unsigned seed) {
+    return Cat({"-----BEGIN RSA PRIV", "ATE KEY-----\n", Noise(64, testing::kB64, seed), "\n",
+                Noise(64, testing::kB64, seed + 1), "\n-----END RSA PRIV", "ATE KEY-----"});
+  };
+  std::string text = "// where the private key goes:\n" + block(21) + " " + block(23) +
+                     "\nx = 1\n  " + block(25) + "\n";
+  std::vector<Finding> out;
+  ASSERT_TRUE(s->ScanText("keys.txt", text, &out, nullptr).ok());
+  std::vector<std::pair<int, int>> where;
+  for (const Finding& f : out) {
+    EXPECT_EQ(f.rule_id, "private-key");
+    where.push_back({f.line, f.column});
+  }
+  std::sort(where.begin(), where.end());
+  EXPECT_EQ(where, (std::vector<std::pair<int, int>>{{2, 1}, {5, 31}, {10, 3}}));
+}
+
 TEST(ScannerTest, FindingsPerBlobAreBounded) {
   ScannerOptions o;
   o.max_findings_per_blob = 10;
