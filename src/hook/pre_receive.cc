@@ -201,6 +201,11 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
                            {"message", v.message}});
         }
       }
+      if (d.violations.empty()) {
+        // No rule fired: the policy's default outcome decided.
+        rules.push_back({{"id", "default"}, {"outcome", policy::OutcomeName(d.outcome)},
+                         {"message", "no rule decided; the policy's default_outcome applies"}});
+      }
       if (!blocked) {
         store::Request r;
         r.repo = ctx.repo->name;
