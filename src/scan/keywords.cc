@@ -102,8 +102,8 @@ namespace {
 template <bool kShort>
 inline uint32_t Mask32Avx2(
     const unsigned char* q, const int* lb, const int* sb, __m128i shift) {
-  const __m256i fold = _mm256_set1_epi32(0x20202020);
-  const __m256i mul = _mm256_set1_epi32(static_cast<int>(0x9E3779B1u));
+  const __m256i fold = _mm256_set1_epi32(static_cast<int>(internal::kFold));
+  const __m256i mul = _mm256_set1_epi32(static_cast<int>(internal::kMul));
   const __m256i low5 = _mm256_set1_epi32(31);
   const __m256i one = _mm256_set1_epi32(1);
   auto bit_at = [&](int k) {

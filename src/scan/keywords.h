@@ -24,6 +24,8 @@
 
 namespace ag::scan {
 namespace internal {
+inline constexpr uint32_t kFold = 0x20202020u;  // OR'd into 4 bytes: coarse ASCII case fold
+inline constexpr uint32_t kMul = 0x9E3779B1u;   // multiplicative hash of the folded 4 bytes
 constexpr std::array<unsigned char, 256> AsciiLowerTable() {
   std::array<unsigned char, 256> t{};
   for (int c = 0; c < 256; ++c)
@@ -80,8 +82,8 @@ class KeywordMatcher {
 
  private:
   static constexpr size_t kBlock = 64;
-  static constexpr uint32_t kFold = 0x20202020u;
-  static constexpr uint32_t kMul = 0x9E3779B1u;
+  static constexpr uint32_t kFold = internal::kFold;
+  static constexpr uint32_t kMul = internal::kMul;
 
   static uint32_t Load32(const unsigned char* q) {
     uint32_t w;
