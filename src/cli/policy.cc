@@ -19,6 +19,7 @@ Status CheckSecretRules(const policy::Policy& p) {
   for (const policy::Rule& r : p.rules) uses_secrets |= r.kind == policy::RuleKind::kSecrets;
   if (!uses_secrets) return Status::Ok();
   scan::ScannerOptions options;
+  options.compile_eagerly = true;  // a check must find every bad rule now, not at first use
   options.rule_files = p.secrets.rule_files;
   options.builtin_rules = p.secrets.builtin_rules;
   options.max_blob_bytes = p.secrets.max_blob_bytes;
