@@ -3,13 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/time_spec.h"
+#include "util/time.h"
 
 namespace ag::audit {
 
 std::string ExportLine(const store::AuditEvent& e) {
   nlohmann::ordered_json j;
   j["seq"] = e.seq;
-  j["at"] = FormatIso8601(e.at);
+  j["at"] = IsoUtc(e.at);
   j["kind"] = e.kind;
   j["actor"] = e.actor;
   j["repo"] = e.repo;
@@ -55,7 +56,7 @@ Result<store::AuditEvent> ParseExportLine(const std::string& line) {
 
 Result<int64_t> ExportAudit(store::Db& db, const ExportOptions& options, std::ostream& out) {
   AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
-      "SELECT seq, at, kind, actor, repo, request_id, data_json, prev_hash, hash FROM audit "
+      std::string("SELECT ") + store::kAuditColumns + " FROM audit "
       "WHERE seq > ? AND at >= ? AND (? = '' OR repo = ?) ORDER BY seq"));
   q.Bind(1, options.after_seq)
       .Bind(2, options.since.value_or(INT64_MIN))
@@ -65,17 +66,7 @@ Result<int64_t> ExportAudit(store::Db& db, const ExportOptions& options, std::os
   for (;;) {
     AG_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    store::AuditEvent e;
-    e.seq = q.Int(0);
-    e.at = q.Int(1);
-    e.kind = q.Text(2);
-    e.actor = q.Text(3);
-    e.repo = q.Text(4);
-    if (!q.IsNull(5)) e.request_id = q.Int(5);
-    e.data_json = q.Text(6);
-    e.prev_hash = q.Text(7);
-    e.hash = q.Text(8);
-    out << ExportLine(e) << '\n';
+    out << ExportLine(store::ReadAuditRow(q)) << '\n';
     if (!out) return Status::Io("export: cannot write the output");
     ++n;
   }

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "audit/time_spec.h"
+#include "util/time.h"
 
 namespace ag::audit {
 namespace {
@@ -74,24 +74,14 @@ Result<Story> LoadStory(store::Db& db, int64_t id) {
   // Its own rows, plus the hook's push.decision for the same push (which is
   // written before the request has an id: matched by repo and new oid).
   AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
-      "SELECT seq, at, kind, actor, repo, request_id, data_json, prev_hash, hash FROM audit "
+      std::string("SELECT ") + store::kAuditColumns + " FROM audit "
       "WHERE request_id = ?1 OR (request_id IS NULL AND kind = 'push.decision' AND repo = ?2 "
       "AND instr(data_json, ?3) > 0 AND at BETWEEN ?4 - 3600 AND ?4 + 3600) ORDER BY seq"));
   q.Bind(1, id).Bind(2, s.request.repo).Bind(3, s.request.new_oid).Bind(4, s.request.created_at);
   for (;;) {
     AG_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    store::AuditEvent e;
-    e.seq = q.Int(0);
-    e.at = q.Int(1);
-    e.kind = q.Text(2);
-    e.actor = q.Text(3);
-    e.repo = q.Text(4);
-    if (!q.IsNull(5)) e.request_id = q.Int(5);
-    e.data_json = q.Text(6);
-    e.prev_hash = q.Text(7);
-    e.hash = q.Text(8);
-    s.events.push_back(std::move(e));
+    s.events.push_back(store::ReadAuditRow(q));
   }
   return s;
 }
@@ -126,18 +116,18 @@ Json StoryJson(const Story& s) {
   j["upstream_moved"] = r.upstream_moved;
   j["quorum"] = r.quorum;
   j["replay_attempts"] = r.replay_attempts;
-  j["created_at"] = FormatIso8601(r.created_at);
-  j["updated_at"] = FormatIso8601(r.updated_at);
-  j["expires_at"] = FormatIso8601(r.expires_at);
+  j["created_at"] = IsoUtc(r.created_at);
+  j["updated_at"] = IsoUtc(r.updated_at);
+  j["expires_at"] = IsoUtc(r.expires_at);
   Json reviews = Json::array();
   for (const Review& v : s.reviews) {
     reviews.push_back({{"reviewer", v.reviewer}, {"verdict", v.verdict},
-                       {"comment", v.comment}, {"at", FormatIso8601(v.at)}});
+                       {"comment", v.comment}, {"at", IsoUtc(v.at)}});
   }
   j["reviews"] = reviews;
   Json events = Json::array();
   for (const store::AuditEvent& e : s.events) {
-    events.push_back({{"seq", e.seq}, {"at", FormatIso8601(e.at)}, {"kind", e.kind},
+    events.push_back({{"seq", e.seq}, {"at", IsoUtc(e.at)}, {"kind", e.kind},
                       {"actor", e.actor}, {"data", ParseOr(e.data_json, Json(e.data_json))},
                       {"hash", e.hash}});
   }
@@ -161,8 +151,8 @@ std::string RenderStoryText(const Story& s) {
   Json claims = ParseOr(r.claims_json, Json::object());
   if (!claims.empty()) o << "claims:       " << claims.dump() << "\n";
   if (!r.http_request_id.empty()) o << "http request: " << r.http_request_id << "\n";
-  o << "created:      " << FormatIso8601(r.created_at) << "\n";
-  o << "expires:      " << FormatIso8601(r.expires_at) << "\n";
+  o << "created:      " << IsoUtc(r.created_at) << "\n";
+  o << "expires:      " << IsoUtc(r.expires_at) << "\n";
   if (!r.upstream_base.empty()) o << "lease base:   " << Short(r.upstream_base) << "\n";
   if (r.upstream_moved) o << "upstream moved since the push was checked\n";
 
@@ -207,14 +197,14 @@ std::string RenderStoryText(const Story& s) {
 
   o << "\nreviews (" << s.reviews.size() << " of quorum " << r.quorum << ")\n";
   for (const Review& v : s.reviews) {
-    o << "  " << FormatIso8601(v.at) << "  " << v.reviewer << "  " << v.verdict;
+    o << "  " << IsoUtc(v.at) << "  " << v.reviewer << "  " << v.verdict;
     if (!v.comment.empty()) o << "  \"" << v.comment << "\"";
     o << "\n";
   }
 
   o << "\ntimeline\n";
   for (const store::AuditEvent& e : s.events) {
-    o << "  " << FormatIso8601(e.at) << "  #" << e.seq << "  " << e.kind << "  by " << e.actor;
+    o << "  " << IsoUtc(e.at) << "  #" << e.seq << "  " << e.kind << "  by " << e.actor;
     std::string d = EventDetail(e);
     if (!d.empty()) o << "  " << d;
     o << "\n";

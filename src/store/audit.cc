@@ -32,26 +32,30 @@ Result<int64_t> AppendAudit(Db& db, AuditEvent e) {
   return e.seq;
 }
 
+AuditEvent ReadAuditRow(const Stmt& q) {
+  AuditEvent e;
+  e.seq = q.Int(0);
+  e.at = q.Int(1);
+  e.kind = q.Text(2);
+  e.actor = q.Text(3);
+  e.repo = q.Text(4);
+  if (!q.IsNull(5)) e.request_id = q.Int(5);
+  e.data_json = q.Text(6);
+  e.prev_hash = q.Text(7);
+  e.hash = q.Text(8);
+  return e;
+}
+
 Result<AuditVerification> VerifyAudit(Db& db) {
   AuditVerification v;
-  AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
-      "SELECT seq, at, kind, actor, repo, request_id, data_json, prev_hash, hash "
-      "FROM audit ORDER BY seq"));
+  AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(std::string("SELECT ") + kAuditColumns +
+                                          " FROM audit ORDER BY seq"));
   std::string prev(64, '0');
   int64_t expected_seq = 0;
   for (;;) {
     AG_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    AuditEvent e;
-    e.seq = q.Int(0);
-    e.at = q.Int(1);
-    e.kind = q.Text(2);
-    e.actor = q.Text(3);
-    e.repo = q.Text(4);
-    if (!q.IsNull(5)) e.request_id = q.Int(5);
-    e.data_json = q.Text(6);
-    e.prev_hash = q.Text(7);
-    e.hash = q.Text(8);
+    AuditEvent e = ReadAuditRow(q);
     ++v.rows;
     if (expected_seq != 0 && e.seq != expected_seq + 1) {
       v.first_broken_seq = expected_seq + 1;

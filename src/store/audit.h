@@ -40,6 +40,15 @@ struct AuditVerification {
   std::string reason;                       // why that row is broken
 };
 
+// The audit columns in the order ReadAuditRow reads them. A query that reads
+// events selects these first: "SELECT " + kAuditColumns + " FROM audit ...".
+inline constexpr char kAuditColumns[] =
+    "seq, at, kind, actor, repo, request_id, data_json, prev_hash, hash";
+
+// The event in the current row of `q`, whose columns 0..8 are kAuditColumns.
+// REQUIRES: the last q.Step() returned true.
+AuditEvent ReadAuditRow(const Stmt& q);
+
 // Walks the whole chain. OK with first_broken_seq unset means intact.
 Result<AuditVerification> VerifyAudit(Db& db);
 
