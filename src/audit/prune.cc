@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "audit/time_spec.h"
 #include "git/git.h"
 #include "store/audit.h"
 #include "store/requests.h"
 #include "util/log.h"
+#include "util/time.h"
 
 namespace ag::audit {
 namespace {
@@ -73,7 +73,7 @@ Result<PrunedRepo> PruneOne(store::Db& db, const PruneTarget& t, const PruneOpti
     data["ids"] = out.ids;
     data["count"] = out.ids.size();
     data["refs"] = doomed.size();
-    data["cutoff"] = FormatIso8601(o.cutoff);
+    data["cutoff"] = IsoUtc(o.cutoff);
     data["head_seq"] = row ? head.Int(0) : 0;
     data["head_hash"] = row ? head.Text(1) : std::string(64, '0');
     store::AuditEvent e;

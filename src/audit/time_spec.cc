@@ -107,13 +107,4 @@ Result<int64_t> ParseTimeSpec(std::string_view text, int64_t now) {
   return now - d;
 }
 
-std::string FormatIso8601(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace ag::audit

@@ -25,6 +25,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/signed_env.h"
+#include "util/time.h"
 
 namespace ag::cli {
 namespace {
@@ -122,7 +123,7 @@ int Verify(const Common& c, const std::string& expect) {
                                : (std::to_string(r->head.seq) + ":" + r->head.hash.substr(0, 12)).c_str());
   if (r->anchor) {
     std::printf("anchor: row %lld reached, anchored %s\n", static_cast<long long>(r->anchor->seq),
-                audit::FormatIso8601(r->anchor->at).c_str());
+                IsoUtc(r->anchor->at).c_str());
   }
   if (vo.expected) std::printf("expected head %s reached\n", expect.c_str());
   if (!r->notes.empty()) std::fprintf(stderr, "warning: %s\n", r->notes.c_str());
@@ -211,11 +212,11 @@ int Prune(const Common& c, const std::string& older_than, const std::string& rep
     }
     LogInfo("audit.prune", {{"repo", r.repo}, {"requests", std::to_string(r.ids.size())},
                             {"refs", std::to_string(r.refs_deleted)},
-                            {"cutoff", audit::FormatIso8601(po.cutoff)},
+                            {"cutoff", IsoUtc(po.cutoff)},
                             {"dry_run", dry_run ? "true" : "false"}});
   }
   std::printf("cutoff %s; run 'git gc' in the mirror repos to drop unreachable objects\n",
-              audit::FormatIso8601(po.cutoff).c_str());
+              IsoUtc(po.cutoff).c_str());
   return any_error ? kExitError : kExitOk;
 }
 

@@ -1,7 +1,5 @@
 #include "control/protocol.h"
 
-#include <ctime>
-
 #include "review/workflow.h"
 
 namespace ag::control {
@@ -46,15 +44,6 @@ Status StatusFromResponse(const nlohmann::json& response) {
     case Code::kIo: return Status::Io(error);
     default: return Status::Internal(error);
   }
-}
-
-std::string IsoTime(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 Result<int64_t> ParseRequestId(std::string_view text) {

@@ -41,9 +41,6 @@ Status StatusFromResponse(const nlohmann::json& response);
 // Code from its CodeName() spelling; kInternal when unknown.
 Code CodeFromName(std::string_view name);
 
-// Seconds since the epoch as ISO 8601 UTC, "2026-11-25T00:41:03Z".
-std::string IsoTime(int64_t seconds);
-
 // A request id: decimal digits only, 1 .. 2^63-1. InvalidArgument otherwise,
 // with a message naming the text.
 Result<int64_t> ParseRequestId(std::string_view text);

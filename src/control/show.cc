@@ -2,6 +2,7 @@
 
 #include "control/protocol.h"
 #include "git/git.h"
+#include "util/time.h"
 
 namespace ag::control {
 namespace {
@@ -36,7 +37,7 @@ Result<json> Approvals(store::Db& db, int64_t id) {
     AG_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back({{"reviewer", q.Text(0)}, {"verdict", q.Text(1)}, {"comment", q.Text(2)},
-                   {"at", IsoTime(q.Int(3))}});
+                   {"at", IsoUtc(q.Int(3))}});
   }
   return out;
 }
@@ -204,7 +205,7 @@ Status Inspect(git_repository* repo, const store::Request& r, const ShowOptions&
     commits.push_back({{"id", git::OidHex(oid)},
                        {"author", a && a->name ? a->name : ""},
                        {"email", a && a->email ? a->email : ""},
-                       {"time", IsoTime(a ? a->when.time : 0)},
+                       {"time", IsoUtc(a ? a->when.time : 0)},
                        {"parents", git_commit_parentcount(cc)},
                        {"message", msg ? msg : ""},
                        {"files", std::move(commit_files)},
@@ -283,9 +284,9 @@ json Summary(const store::Request& r, int approvals) {
           {"new", r.new_oid},
           {"status", store::StatusName(r.status)},
           {"identity", r.identity},
-          {"created", IsoTime(r.created_at)},
-          {"updated", IsoTime(r.updated_at)},
-          {"expires", IsoTime(r.expires_at)},
+          {"created", IsoUtc(r.created_at)},
+          {"updated", IsoUtc(r.updated_at)},
+          {"expires", IsoUtc(r.expires_at)},
           {"rules", RuleIds(r.rules_json)},
           {"quorum", r.quorum},
           {"approvals", approvals},
@@ -318,14 +319,8 @@ Result<json> BuildShow(store::Db& db, const review::ReviewSettings& settings,
   out["notes"] = ParseOr(r.notes_json, json::array());
   out["approval_list"] = std::move(approvals);
 
-  auto it = settings.repo_paths.find(r.repo);
-  Status s;
-  if (it == settings.repo_paths.end()) {
-    s = Status::NotFound("repo " + r.repo + " is not configured");
-  } else {
-    auto repo = git::OpenRepo(it->second);
-    s = repo.ok() ? Inspect(repo->get(), r, options, &out) : repo.status();
-  }
+  auto repo = review::OpenMirrorRepo(settings, r.repo);
+  Status s = repo.ok() ? Inspect(repo->get(), r, options, &out) : repo.status();
   if (!s.ok()) out["repo_error"] = s.message();
   return out;
 }

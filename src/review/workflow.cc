@@ -295,17 +295,19 @@ bool IsRefusal(Code code) {
   }
 }
 
-Status PublishState(const ReviewSettings& settings, const store::Request& r) {
-  auto it = settings.repo_paths.find(r.repo);
-  Status s;
+Result<git::RepoPtr> OpenMirrorRepo(const ReviewSettings& settings, const std::string& repo) {
+  auto it = settings.repo_paths.find(repo);
   if (it == settings.repo_paths.end()) {
-    s = Status::NotFound("repo " + r.repo + " is not configured");
-  } else {
-    auto repo = git::OpenRepo(it->second);
-    s = repo.ok() ? git::PublishRequestState(repo->get(), r.id, store::StatusName(r.status),
-                                             r.new_oid, /*pin=*/false)
-                  : repo.status();
+    return Status::NotFound("repo " + repo + " is not configured");
   }
+  return git::OpenRepo(it->second);
+}
+
+Status PublishState(const ReviewSettings& settings, const store::Request& r) {
+  auto repo = OpenMirrorRepo(settings, r.repo);
+  Status s = repo.ok() ? git::PublishRequestState(repo->get(), r.id, store::StatusName(r.status),
+                                                  r.new_oid, /*pin=*/false)
+                       : repo.status();
   if (!s.ok()) {
     LogWarn("review.publish_failed", {{"request", std::to_string(r.id)},
                                       {"status", std::string(store::StatusName(r.status))},

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "git/git.h"
 #include "policy/policy.h"
 #include "store/db.h"
 #include "store/requests.h"
@@ -91,6 +92,10 @@ Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int6
 
 // True when `code` is a refusal (exit 1), false for system errors (exit 2).
 bool IsRefusal(Code code);
+
+// Opens the mirror repo named `repo` (settings.repo_paths). NotFound "repo
+// <repo> is not configured" when it has no path; OpenRepo's error otherwise.
+Result<git::RepoPtr> OpenMirrorRepo(const ReviewSettings& settings, const std::string& repo);
 
 // Publishes request `id`'s current status as its state ref in the mirror repo.
 // Logs and returns the error; callers treat it as best effort.

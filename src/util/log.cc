@@ -7,6 +7,8 @@
 #include <ctime>
 #include <string>
 
+#include "util/time.h"
+
 namespace ag {
 namespace {
 
@@ -61,13 +63,8 @@ void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 void Log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
   if (static_cast<int>(level) < Level()) return;
   static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
-  char ts[32];
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
   std::string line = "ts=";
-  line += ts;
+  line += IsoUtc(std::time(nullptr));
   line += " level=";
   line += kNames[static_cast<int>(level)];
   line += " event=";

@@ -8,6 +8,7 @@
 #include "audit/time_spec.h"
 #include "audit_fixture.h"
 #include "util/file.h"
+#include "util/time.h"
 
 namespace ag::audit {
 namespace {
@@ -207,7 +208,7 @@ TEST(TimeSpec, DurationsAndInstants) {
   EXPECT_EQ(*ParseTimeSpec("2026-01-02T03:04:05Z", 0), 1767323045);
   EXPECT_EQ(*ParseTimeSpec("2026-01-02T05:04:05+02:00", 0), 1767323045);
   EXPECT_EQ(*ParseTimeSpec("2026-01-02T03:04:05.123Z", 0), 1767323045);
-  EXPECT_EQ(FormatIso8601(1767323045), "2026-01-02T03:04:05Z");
+  EXPECT_EQ(IsoUtc(1767323045), "2026-01-02T03:04:05Z");
   for (const char* bad : {"2026-13-02", "2026-01-02T25:00Z", "2026-01-02X", "2026-01-02T03:04:05+2"}) {
     EXPECT_FALSE(ParseTimeSpec(bad, 0).ok()) << bad;
   }
