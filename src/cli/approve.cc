@@ -6,44 +6,35 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
-#include "control/client.h"
-#include "control/protocol.h"
+#include "cli/control_command.h"
 
 namespace ag::cli {
 namespace {
 
 int RunApprove(int argc, char** argv) {
-  CLI::App app{"Approve a pending request."};
-  std::string socket, config, id_text, comment;
-  app.add_option("id", id_text, "request id")->required();
-  std::string expect;
-  app.add_option("--comment", comment, "recorded in the audit log");
-  app.add_option("--expect", expect,
-                 "the new commit id you reviewed (from `agentgate show`); refused if it differs");
-  app.add_option("--socket", socket, "control socket (default: from the config)");
-  app.add_option("--config", config, "config file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitError;
-  }
-  Result<int64_t> id = control::ParseRequestId(id_text);
-  if (!id.ok()) return control::ReportFailure("approve", id.status());
+  ControlCommand cmd("approve", "Approve a pending request.");
+  cmd.AddRequestId();
+  std::string comment, expect;
+  cmd.app().add_option("--comment", comment, "recorded in the audit log");
+  cmd.app().add_option(
+      "--expect", expect,
+      "the new commit id you reviewed (from `agentgate show`); refused if it differs");
+  if (std::optional<int> done = cmd.Parse(argc, argv)) return *done;
   int rc = 0;
-  auto shown = control::CallForCli("approve", socket, config, {{"cmd", "show"}, {"id", *id}}, &rc);
+  auto shown = cmd.Call({{"cmd", "show"}, {"id", cmd.id()}}, &rc);
   if (!shown) return rc;
   std::string ref = shown->value("ref", ""), old_oid = shown->value("old", ""),
               new_oid = shown->value("new", "");
   // With --expect the approval binds to what the reviewer read earlier, not
   // to what the daemon says now.
   if (!expect.empty()) new_oid = expect;
-  auto result = control::CallForCli("approve", socket, config,
-                                    {{"cmd", "approve"}, {"id", *id}, {"ref", ref},
-                                     {"old", old_oid}, {"new", new_oid}, {"comment", comment}},
-                                    &rc);
+  auto result = cmd.Call({{"cmd", "approve"}, {"id", cmd.id()}, {"ref", ref}, {"old", old_oid},
+                         {"new", new_oid}, {"comment", comment}},
+                        &rc);
   if (!result) return rc;
   std::printf("%s\n  %s %s..%s\n", result->value("message", "approved").c_str(), ref.c_str(),
               old_oid.substr(0, 12).c_str(), new_oid.substr(0, 12).c_str());

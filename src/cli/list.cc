@@ -5,18 +5,20 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
-#include "control/client.h"
+#include "cli/control_command.h"
 #include "control/protocol.h"
 
 namespace ag::cli {
 namespace {
 
 int RunList(int argc, char** argv) {
-  CLI::App app{"List review requests (pending first, newest first)."};
-  std::string socket, config, repo, status;
+  ControlCommand cmd("list", "List review requests (pending first, newest first).");
+  CLI::App& app = cmd.app();
+  std::string repo, status;
   int limit = control::kDefaultListLimit;
   bool json = false;
   app.add_option("--repo", repo, "only this repo");
@@ -26,19 +28,12 @@ int RunList(int argc, char** argv) {
   app.add_option("--limit", limit, "at most this many rows (default 100)")
       ->check(CLI::Range(1, control::kMaxListLimit));
   app.add_flag("--json", json, "print JSON");
-  app.add_option("--socket", socket, "control socket (default: from the config)");
-  app.add_option("--config", config, "config file (default $AGENTGATE_CONFIG or " +
-                                         std::string(control::kDefaultConfigPath) + ")");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitError;
-  }
+  if (std::optional<int> done = cmd.Parse(argc, argv)) return *done;
   nlohmann::json req = {{"cmd", "list"}, {"limit", limit}};
   if (!repo.empty()) req["repo"] = repo;
   if (!status.empty()) req["status"] = status;
   int rc = 0;
-  auto rows = control::CallForCli("list", socket, config, req, &rc);
+  auto rows = cmd.Call(req, &rc);
   if (!rows) return rc;
   if (json) {
     std::printf("%s\n", rows->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

@@ -4,30 +4,21 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
-#include "control/client.h"
-#include "control/protocol.h"
+#include "cli/control_command.h"
 
 namespace ag::cli {
 namespace {
 
 int RunRetry(int argc, char** argv) {
-  CLI::App app{"Retry the replay of a failed request."};
-  std::string socket, config, id_text;
-  app.add_option("id", id_text, "request id")->required();
-  app.add_option("--socket", socket, "control socket (default: from the config)");
-  app.add_option("--config", config, "config file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitError;
-  }
-  Result<int64_t> id = control::ParseRequestId(id_text);
-  if (!id.ok()) return control::ReportFailure("retry", id.status());
+  ControlCommand cmd("retry", "Retry the replay of a failed request.");
+  cmd.AddRequestId();
+  if (std::optional<int> done = cmd.Parse(argc, argv)) return *done;
   int rc = 0;
-  auto result = control::CallForCli("retry", socket, config, {{"cmd", "retry"}, {"id", *id}}, &rc);
+  auto result = cmd.Call({{"cmd", "retry"}, {"id", cmd.id()}}, &rc);
   if (!result) return rc;
   std::printf("%s\n", result->value("message", "retrying").c_str());
   return kExitOk;

@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
-#include "control/client.h"
-#include "control/protocol.h"
+#include "cli/control_command.h"
 
 namespace ag::cli {
 namespace {
@@ -183,22 +183,13 @@ void PrintHuman(const json& r, bool color) {
 }
 
 int RunShow(int argc, char** argv) {
-  CLI::App app{"Show one request: pusher, rules, findings, commits, files and diff."};
-  std::string socket, config, id_text;
+  ControlCommand cmd("show", "Show one request: pusher, rules, findings, commits, files and diff.");
+  cmd.AddRequestId();
   bool as_json = false;
-  app.add_option("id", id_text, "request id")->required();
-  app.add_flag("--json", as_json, "print JSON");
-  app.add_option("--socket", socket, "control socket (default: from the config)");
-  app.add_option("--config", config, "config file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitError;
-  }
-  Result<int64_t> id = control::ParseRequestId(id_text);
-  if (!id.ok()) return control::ReportFailure("show", id.status());
+  cmd.app().add_flag("--json", as_json, "print JSON");
+  if (std::optional<int> done = cmd.Parse(argc, argv)) return *done;
   int rc = 0;
-  auto r = control::CallForCli("show", socket, config, {{"cmd", "show"}, {"id", *id}}, &rc);
+  auto r = cmd.Call({{"cmd", "show"}, {"id", cmd.id()}}, &rc);
   if (!r) return rc;
   if (as_json) {
     std::printf("%s\n", r->dump(2, ' ', false, json::error_handler_t::replace).c_str());
