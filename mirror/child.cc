@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/process/async_pipe.hpp>
 #include <boost/process/child.hpp>
@@ -34,14 +35,20 @@ struct CgiChild::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point ended{};
 
-  void Reap() {
-    if (reaped) return;
+  // Blocking reap: only after SIGKILL (destructor, failed start).
+  void Reap() { (void)DoReap(0); }
+  // Non-blocking reap for the event loop: false when the child still runs.
+  bool TryReap() { return DoReap(WNOHANG); }
+
+  bool DoReap(int flags) {
+    if (reaped) return true;
     int status = 0;
     pid_t pid = child.id();
     pid_t r;
     do {
-      r = ::waitpid(pid, &status, 0);
+      r = ::waitpid(pid, &status, flags);
     } while (r < 0 && errno == EINTR);
+    if (r == 0) return false;  // WNOHANG: still running
     reaped = true;
     ended = std::chrono::steady_clock::now();
     if (r == pid) {
@@ -49,6 +56,7 @@ struct CgiChild::Impl {
       else if (WIFSIGNALED(status)) exit_code = 128 + WTERMSIG(status);
     }
     child.detach();  // reaped here; bp must not wait or terminate it again
+    return true;
   }
 };
 
@@ -123,18 +131,49 @@ void CgiChild::AsyncReadStderr(void* buf, size_t n, IoHandler handler) {
   impl_->err.async_read_some(net::buffer(buf, n), std::move(handler));
 }
 
+namespace {
+
+// Calls `handler` once the child has exited and is reaped. The event loop
+// never blocks: the pidfd's readiness is only a hint, confirmed with a
+// WNOHANG reap; if the child still runs (a wake-up we did not expect, or an
+// error on the pidfd), it is checked again after a short timer.
+void WaitExitOn(std::weak_ptr<CgiChild::Impl> weak, net::io_context& ioc,
+                CgiChild::ExitHandler handler, bool use_pidfd);
+
+}  // namespace
+
 void CgiChild::AsyncWaitExit(ExitHandler handler) {
-  std::weak_ptr<Impl> weak = impl_;
-  // The pidfd becomes readable when the child exits; reaping is then instant.
-  impl_->exit_watch->async_wait(
-      net::posix::stream_descriptor::wait_read,
-      [weak, handler = std::move(handler)](const boost::system::error_code& ec) {
-        std::shared_ptr<Impl> impl = weak.lock();
-        if (!impl || ec == net::error::operation_aborted) return;  // CgiChild destroyed
-        impl->Reap();
-        handler(impl->exit_code);
-      });
+  WaitExitOn(impl_, static_cast<net::io_context&>(impl_->exit_watch->get_executor().context()),
+             std::move(handler), /*use_pidfd=*/true);
 }
+
+namespace {
+
+void WaitExitOn(std::weak_ptr<CgiChild::Impl> weak, net::io_context& ioc,
+                CgiChild::ExitHandler handler, bool use_pidfd) {
+  std::shared_ptr<CgiChild::Impl> impl = weak.lock();
+  if (!impl) return;
+  auto on_ready = [weak, &ioc, handler = std::move(handler)](const boost::system::error_code& ec) mutable {
+    std::shared_ptr<CgiChild::Impl> impl = weak.lock();
+    if (!impl || ec == net::error::operation_aborted) return;  // CgiChild destroyed
+    if (impl->TryReap()) {
+      handler(impl->exit_code);
+      return;
+    }
+    // Still running: poll, without blocking the loop, until it exits.
+    WaitExitOn(weak, ioc, std::move(handler), /*use_pidfd=*/false);
+  };
+  if (use_pidfd) {
+    impl->exit_watch->async_wait(net::posix::stream_descriptor::wait_read, std::move(on_ready));
+  } else {
+    auto timer = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(20));
+    timer->async_wait([timer, on_ready = std::move(on_ready)](const boost::system::error_code& ec) mutable {
+      on_ready(ec);
+    });
+  }
+}
+
+}  // namespace
 
 void CgiChild::Kill() {
   if (impl_->reaped || impl_->pidfd < 0) return;

@@ -59,8 +59,9 @@ class CgiChild {
   bool exited() const;
   std::chrono::steady_clock::duration run_time() const;
 
+  struct Impl;  // opaque; defined in child.cc
+
  private:
-  struct Impl;
   explicit CgiChild(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;  // shared with a pending exit watch
 };

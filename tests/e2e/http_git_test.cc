@@ -107,6 +107,48 @@ TEST_F(HttpGitTest, ConcurrentPushesAndClones) {
   }
 }
 
+// A burst like bench/http's 50 concurrent pushes, with a hook that keeps
+// each receive-pack busy for a moment: the daemon must keep serving (its
+// event loop never blocks on a child) and every push must land. Each push
+// runs under `timeout`, so a stalled daemon fails the test instead of
+// hanging it.
+TEST(HttpBurstTest, BurstOfConcurrentPushesAllLand) {
+  MirrorOptions options;
+  options.limits_yaml = "  max_concurrent: 256\n  max_concurrent_per_identity: 128\n";
+  MirrorServer server_(options);
+  ASSERT_TRUE(server_.Start().ok()) << server_.Log();
+  auto r = server_.Shell("git init -q seed && cd seed && echo base > base && git add . && git commit -qm base && "
+                         "git push -q " + Quote(server_.AuthUrl("demo")) + " HEAD:main");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  server_.InstallHook("demo", "pre-receive", "#!/bin/sh\ncat >/dev/null\nsleep 0.2\nexit 0\n");
+  constexpr int kPushes = 40;
+  for (int i = 0; i < kPushes; ++i) {
+    r = server_.Shell("git clone -q " + Quote(server_.AuthUrl("demo")) + " q" + std::to_string(i) +
+                      " && cd q" + std::to_string(i) + " && git commit -q --allow-empty -m q" + std::to_string(i));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::vector<testing::RunResult> results(kPushes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPushes; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = server_.Shell("cd q" + std::to_string(i) + " && timeout 120 git push -q origin HEAD:refs/heads/q" +
+                                 std::to_string(i));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& res : results) EXPECT_EQ(res.exit_code, 0) << res.output;
+  auto health = server_.Request("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(health.status, 200);
+  r = server_.Git("ls-remote " + Quote(server_.AuthUrl("demo")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int i = 0; i < kPushes; ++i) {
+    EXPECT_NE(r.output.find("refs/heads/q" + std::to_string(i) + "\n"), std::string::npos);
+  }
+  // Every git-http-backend child was reaped: none is left a zombie.
+  auto zombies = testing::Sh("ps --ppid " + std::to_string(server_.pid()) + " -o stat= | grep -c Z");
+  EXPECT_EQ(zombies.output, "0\n") << zombies.output;
+}
+
 TEST_F(HttpGitTest, HookSeesTheAuthenticatedIdentityOnly) {
   std::string out = server_.dir() + "/hook.env";
   server_.InstallHook("demo", "pre-receive",
