@@ -25,7 +25,8 @@ inline int HookMain(int argc, char** argv, const char* name,
   app.add_option("--config", options.config_path, "agentgate config file (default $AGENTGATE_CONFIG)");
   app.add_option("--repo", options.repo_name, "configured repo name (default $AGENTGATE_REPO)");
   app.add_option("--socket", options.socket_path,
-                 "check server socket (default $AGENTGATE_HOOK_SOCKET, else <data_dir>/hook.sock)");
+                 "check server socket (default $AGENTGATE_HOOK_SOCKET, else "
+                 "$AGENTGATE_DATA_DIR/hook.sock, else <data_dir of the config>/hook.sock)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,6 +50,8 @@ inline int HookMain(int argc, char** argv, const char* name,
   };
   if (options.repo_name.empty()) options.repo_name = env("AGENTGATE_REPO");
   std::string socket = options.socket_path.empty() ? env("AGENTGATE_HOOK_SOCKET") : options.socket_path;
+  // agentgate-mirror names its data folder for its children: no config parse.
+  if (socket.empty() && !env("AGENTGATE_DATA_DIR").empty()) socket = HookSocketPath(env("AGENTGATE_DATA_DIR"));
   std::string config_path = options.config_path.empty() ? env("AGENTGATE_CONFIG") : options.config_path;
   if (socket.empty() && !config_path.empty()) {
     Result<std::shared_ptr<const config::Config>> config = config::LoadConfig(config_path);
