@@ -4,10 +4,64 @@
 
 #include <nlohmann/json.hpp>
 
+#include "git/git.h"
 #include "store/requests.h"
 #include "util/log.h"
 
 namespace ag::review {
+namespace {
+
+// An incoming request whose push did land although post-receive could not
+// record it (store locked, hook killed, daemon restarted mid-push): the
+// mirror's ref holds its new value. Land it now rather than abort it, so a
+// pushed change is never silently lost from review. Returns how many.
+Result<int> LandStranded(store::Db& db, const ReviewSettings& settings, int64_t cutoff) {
+  std::vector<int64_t> ids;
+  {
+    AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
+        "SELECT id FROM requests WHERE status='incoming' AND created_at < ?1 ORDER BY id"));
+    q.Bind(1, cutoff);
+    for (;;) {
+      AG_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ids.push_back(q.Int(0));
+    }
+  }
+  int landed = 0;
+  for (int64_t id : ids) {
+    Result<store::Request> r = store::GetRequest(db, id);
+    if (!r.ok()) continue;
+    Result<git::RepoPtr> repo = OpenMirrorRepo(settings, r->repo);
+    if (!repo.ok()) continue;
+    Result<std::string> value = git::ResolveRef(repo->get(), r->ref);
+    bool moved = value.ok() ? *value == r->new_oid
+                            : value.status().code() == Code::kNotFound && git::IsZeroOid(r->new_oid);
+    if (!moved) continue;  // the push did not land: the sweep aborts it
+    std::vector<int64_t> superseded;
+    {
+      store::Transaction tx(db);
+      AG_RETURN_IF_ERROR(tx.status());
+      Result<int64_t> ok = store::LandRequest(db, r->repo, r->ref, r->old_oid, r->new_oid, &superseded);
+      if (!ok.ok()) continue;
+      AG_RETURN_IF_ERROR(tx.Commit());
+    }
+    ++landed;
+    LogWarn("review.landed_stranded", {{"request", std::to_string(id)}, {"ref", r->ref}});
+    for (int64_t old_id : superseded) {
+      if (auto old_request = store::GetRequest(db, old_id); old_request.ok()) {
+        (void)PublishState(settings, *old_request);
+      }
+    }
+    if (auto now = store::GetRequest(db, id); now.ok() && !git::IsZeroOid(now->new_oid)) {
+      Status s = git::PublishRequestState(repo->get(), id, store::StatusName(now->status),
+                                          now->new_oid, /*pin=*/true);
+      if (!s.ok()) LogWarn("review.publish_failed", {{"request", std::to_string(id)}, {"error", s.ToString()}});
+    }
+  }
+  return landed;
+}
+
+}  // namespace
 
 // ---- Sweeper ---------------------------------------------------------------
 
@@ -50,6 +104,8 @@ Result<int> Sweeper::SweepOnce() {
   AG_ASSIGN_OR_RETURN(std::unique_ptr<store::Db> db, store::Db::Open(options_.db_path));
   int64_t now = store::NowSeconds();
   std::vector<int64_t> candidates;
+  AG_ASSIGN_OR_RETURN(int landed,
+                      LandStranded(*db, settings_, now - options_.incoming_grace_seconds));
   int changed = 0;
   {
     store::Transaction tx(*db);
@@ -75,7 +131,7 @@ Result<int> Sweeper::SweepOnce() {
                              {"status", std::string(store::StatusName(r->status))}});
     (void)PublishState(settings_, *r);
   }
-  return changed;
+  return changed + landed;
 }
 
 // ---- Notifier --------------------------------------------------------------

@@ -29,7 +29,10 @@ namespace ag::review {
 struct SweeperOptions {
   std::string db_path;                       // REQUIRES: set
   std::chrono::milliseconds interval{30000};  // between sweeps. Default 30 s.
-  int64_t incoming_grace_seconds = 600;      // incoming older than this: aborted. Default 10 min.
+  // Incoming requests older than this are landed when the mirror's ref holds
+  // their new value (post-receive could not record them), else aborted.
+  // Default 10 min.
+  int64_t incoming_grace_seconds = 600;
 };
 
 class Sweeper {

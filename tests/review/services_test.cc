@@ -117,6 +117,39 @@ class ServicesTest : public ::testing::Test {
   std::unique_ptr<store::Db> db_;
 };
 
+// A push that landed while its post-receive could not record it stays in
+// review: the sweeper lands it from the mirror's ref; a push that did not
+// land is aborted.
+TEST_F(ServicesTest, SweeperLandsStrandedPushesAndAbortsTheRest) {
+  auto repo = ag::testing::MakeRepo(dir_.path());  // refs/heads/agent/x == tip
+  ReviewSettings settings;
+  settings.repo_paths["demo"] = repo.path;
+  auto incoming = [&](const std::string& ref, const std::string& new_oid) {
+    store::Request r;
+    r.repo = "demo";
+    r.ref = ref;
+    r.old_oid = repo.base;
+    r.new_oid = new_oid;
+    r.identity = "agent-1";
+    store::Transaction tx(*db_);
+    EXPECT_TRUE(tx.status().ok());
+    auto id = store::InsertRequest(*db_, r, 3600);
+    EXPECT_TRUE(id.ok() && tx.Commit().ok());
+    return id.ok() ? *id : 0;
+  };
+  int64_t stranded = incoming("refs/heads/agent/x", repo.tip);
+  int64_t lost = incoming("refs/heads/agent/never", repo.first);
+  Sweeper sweeper({.db_path = dir_ / "agentgate.db", .incoming_grace_seconds = -1}, settings);
+  auto n = sweeper.SweepOnce();
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(StatusOf(*db_, stranded), "pending");
+  EXPECT_EQ(StatusOf(*db_, lost), "aborted");
+  std::string out;
+  ag::testing::Sh("git -C " + repo.path + " rev-parse refs/agentgate/requests/" + std::to_string(stranded), &out);
+  EXPECT_EQ(out, repo.tip + "\n");
+}
+
 TEST_F(ServicesTest, SweeperExpiresAndPublishes) {
   auto repo = ag::testing::MakeRepo(dir_.path());
   ReviewSettings settings;
