@@ -39,6 +39,21 @@ int64_t NowSeconds() {
       .count();
 }
 
+// Statements kept per connection; more are finalised when given back.
+constexpr size_t kMaxCachedStatements = 64;
+
+void Stmt::Finalizer::operator()(sqlite3_stmt* s) const {
+  if (!s) return;
+  if (!cache || !cache->open || cache->size >= kMaxCachedStatements) {
+    sqlite3_finalize(s);
+    return;
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  cache->idle[sqlite3_sql(s)].push_back(s);
+  ++cache->size;
+}
+
 Stmt& Stmt::Bind(int index, int64_t v) {
   int rc = sqlite3_bind_int64(stmt_.get(), index, v);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteStatus(rc, "bind failed");
@@ -113,14 +128,38 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const DbOptions& o
   return db;
 }
 
+Db::~Db() {
+  cache_->open = false;
+  for (auto& [sql, stmts] : cache_->idle) {
+    for (sqlite3_stmt* s : stmts) sqlite3_finalize(s);
+  }
+  cache_->idle.clear();
+  cache_->size = 0;
+}
+
 Result<Stmt> Db::Prepare(std::string_view sql) {
+  auto it = cache_->idle.find(std::string(sql));
+  if (it != cache_->idle.end() && !it->second.empty()) {
+    sqlite3_stmt* cached = it->second.back();
+    it->second.pop_back();
+    --cache_->size;
+    return Stmt(db_.get(), cached, cache_);
+  }
   sqlite3_stmt* s = nullptr;
   int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(s);
     return SqliteStatus(rc, std::string("sqlite prepare: ") + sqlite3_errmsg(db_.get()));
   }
-  return Stmt(db_.get(), s);
+  const char* sql_text = s ? sqlite3_sql(s) : nullptr;
+  // Only a statement whose text is exactly `sql` is kept (the cache's key).
+  bool cacheable = sql_text && std::string_view(sql_text) == sql;
+  return Stmt(db_.get(), s, cacheable ? cache_ : nullptr);
+}
+
+Status Db::Run(std::string_view sql) {
+  AG_ASSIGN_OR_RETURN(Stmt stmt, Prepare(sql));
+  return stmt.Run();
 }
 
 Status Db::Exec(std::string_view sql) {
@@ -143,15 +182,15 @@ Status Db::Error(std::string_view what) const {
                       std::string(what) + ": " + sqlite3_errmsg(db_.get()));
 }
 
-Transaction::Transaction(Db& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Db& db) : db_(db) { status_ = db_.Run("BEGIN IMMEDIATE"); }
 
 Transaction::~Transaction() {
-  if (!done_ && status_.ok()) (void)db_.Exec("ROLLBACK");
+  if (!done_ && status_.ok()) (void)db_.Run("ROLLBACK");
 }
 
 Status Transaction::Commit() {
   if (!status_.ok()) return status_;
-  Status s = db_.Exec("COMMIT");
+  Status s = db_.Run("COMMIT");
   if (s.ok()) done_ = true;
   return s;
 }

@@ -1,5 +1,7 @@
 // A thin RAII layer over SQLite: one Db per thread (or per process), prepared
-// statements, IMMEDIATE transactions, and SQLite errors as ag::Status.
+// statements (kept and reused per SQL text, so a long-lived connection parses
+// each statement once), IMMEDIATE transactions, and SQLite errors as
+// ag::Status.
 //
 // Open() sets WAL mode, foreign keys, a busy timeout, and runs the schema
 // migrations (schema.cc), so every program sees the same schema version.
@@ -16,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "util/status.h"
 
@@ -37,8 +41,17 @@ struct DbOptions {
 
 class Db;
 
+// Statements a Db keeps for reuse, shared with the statements it lends so
+// that one outliving its Db is finalised rather than returned.
+struct StmtCache {
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  size_t size = 0;     // statements in `idle`
+  bool open = true;    // false once the Db is gone
+};
+
 // A prepared statement. Bind with 1-based indexes; Step() returns true while
-// a row is available. Not copyable; finalised on destruction.
+// a row is available. Not copyable; on destruction it is reset and given
+// back to its Db for the next Prepare of the same SQL (or finalised).
 class Stmt {
  public:
   Stmt(Stmt&&) = default;
@@ -64,9 +77,11 @@ class Stmt {
  private:
   friend class Db;
   struct Finalizer {
-    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    std::shared_ptr<StmtCache> cache;  // null: finalise
+    void operator()(sqlite3_stmt* s) const;
   };
-  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), stmt_(s) {}
+  Stmt(sqlite3* db, sqlite3_stmt* s, std::shared_ptr<StmtCache> cache)
+      : db_(db), stmt_(s, Finalizer{std::move(cache)}) {}
   sqlite3* db_;
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
   Status bind_error_;
@@ -77,11 +92,16 @@ class Db {
   // Opens (and migrates) the database at `path`. Caller owns the result.
   static Result<std::unique_ptr<Db>> Open(const std::string& path, const DbOptions& options = {});
 
+  ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
+  // A statement for `sql` (one statement), reused when this connection
+  // prepared the same text before and that statement is free.
   Result<Stmt> Prepare(std::string_view sql);
-  // Runs one or more statements without results.
+  // Runs one statement without results through Prepare (BEGIN, COMMIT...).
+  Status Run(std::string_view sql);
+  // Runs one or more statements without results (parsed every time).
   Status Exec(std::string_view sql);
   int64_t LastInsertId() const;
   int Changes() const;
@@ -98,6 +118,7 @@ class Db {
   Db(std::unique_ptr<sqlite3, Closer> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
+  std::shared_ptr<StmtCache> cache_ = std::make_shared<StmtCache>();
 };
 
 // BEGIN IMMEDIATE on construction (check status()), ROLLBACK on destruction

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "store/audit.h"
 #include "store/requests.h"
@@ -118,6 +120,50 @@ TEST_F(StoreTest, AuditChainDetectsTamperingAndDeletion) {
   ASSERT_TRUE(v->first_broken_seq.has_value());
   EXPECT_EQ(*v->first_broken_seq, 2);
   EXPECT_NE(v->reason.find("missing"), std::string::npos);
+}
+
+TEST_F(StoreTest, StatementsAreReusedWithFreshBindings) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t(k INTEGER, v TEXT)").ok());
+  const std::string insert = "INSERT INTO t(k, v) VALUES (?1, ?2)";
+  sqlite3_stmt* first = nullptr;
+  {
+    auto s = db_->Prepare(insert);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(s->Bind(1, int64_t{1}).Bind(2, "one").Run().ok());
+    first = sqlite3_next_stmt(db_->raw(), nullptr);
+  }
+  {
+    // The same text gets the statement back, reset: only what is bound now counts.
+    auto s = db_->Prepare(insert);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(sqlite3_next_stmt(db_->raw(), nullptr), first);
+    ASSERT_TRUE(s->Bind(1, int64_t{2}).Run().ok());  // ?2 left unbound: NULL, not "one"
+    // A second user of the same text while the first is out gets its own.
+    auto other = db_->Prepare(insert);
+    ASSERT_TRUE(other.ok());
+    ASSERT_TRUE(other->Bind(1, int64_t{3}).Bind(2, "three").Run().ok());
+  }
+  auto q = db_->Prepare("SELECT k, v IS NULL FROM t ORDER BY k");
+  ASSERT_TRUE(q.ok());
+  std::vector<std::pair<int64_t, int64_t>> rows;
+  while (true) {
+    auto row = q->Step();
+    ASSERT_TRUE(row.ok());
+    if (!*row) break;
+    rows.emplace_back(q->Int(0), q->Int(1));
+  }
+  EXPECT_EQ(rows, (std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {2, 1}, {3, 0}}));
+}
+
+TEST_F(StoreTest, StatementOutlivingItsDbIsFinalised) {
+  // Destroying the Db first must not hand the statement back to a dead cache.
+  auto other = Db::Open(dir_ + "/other.db");
+  ASSERT_TRUE(other.ok());
+  auto s = (*other)->Prepare("SELECT 1");
+  ASSERT_TRUE(s.ok());
+  other->reset();
+  auto row = s->Step();  // the connection is a zombie until its last statement goes
+  EXPECT_TRUE(row.ok() && *row);
 }
 
 TEST_F(StoreTest, CorruptFileIsAClearError) {
