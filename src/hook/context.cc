@@ -101,6 +101,28 @@ Result<HookCache::Rules> HookCache::PolicyAndScanner(const std::string& policy_p
   return rules_;
 }
 
+Result<std::unique_ptr<store::Db>> HookCache::TakeDb(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = idle_dbs_.begin(); it != idle_dbs_.end(); ++it) {
+      if ((*it)->path() == path) {
+        std::unique_ptr<store::Db> db = std::move(*it);
+        idle_dbs_.erase(it);
+        return db;
+      }
+    }
+  }
+  return store::Db::Open(path);
+}
+
+void HookCache::ReturnDb(std::unique_ptr<store::Db> db) {
+  // A connection left inside a transaction (a bug) is not reused.
+  if (!db || !sqlite3_get_autocommit(db->raw())) return;
+  constexpr size_t kMaxIdle = 4;  // more are closed: hooks rarely run in parallel
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_dbs_.size() < kMaxIdle) idle_dbs_.push_back(std::move(db));
+}
+
 Result<HookContext> LoadHookContext(const HookOptions& options, const HookInvocation& inv,
                                     HookCache* cache) {
   HookContext ctx;
@@ -142,7 +164,8 @@ Result<HookContext> LoadHookContext(const HookOptions& options, const HookInvoca
   return ctx;
 }
 
-Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation& inv) {
+Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation& inv,
+                                    git::OdbPtr* existing) {
   AG_ASSIGN_OR_RETURN(git::RepoPtr repo, git::OpenRepo(ctx.repo->path));
   std::string quarantine = EnvOf(inv, "GIT_QUARANTINE_PATH");
   if (quarantine.empty()) quarantine = EnvOf(inv, "GIT_OBJECT_DIRECTORY");
@@ -156,6 +179,12 @@ Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation
     return Status::PermissionDenied("the pushed objects are not inside the repository");
   }
   git_odb* o = nullptr;
+  if (existing) {
+    // Opened before the quarantine is added to the repo's own.
+    int rc = git_odb_open(&o, objects.c_str());
+    existing->reset(o);
+    if (rc != 0) return git::GitStatus(rc, "cannot open the object database");
+  }
   int rc = git_repository_odb(&o, repo.get());
   git::OdbPtr odb(o);
   if (rc != 0) return git::GitStatus(rc, "cannot open the object database");

@@ -13,6 +13,7 @@
 #include "hook/hook.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
+#include "store/db.h"
 #include "util/status.h"
 
 namespace ag::hook {
@@ -28,6 +29,13 @@ class HookCache {
     std::shared_ptr<const scan::Scanner> scanner;
   };
   Result<Rules> PolicyAndScanner(const std::string& policy_path, const std::string& key);
+
+  // A store connection for one hook run, opened (and migrated) once and then
+  // reused: the check server pays SQLite's open, pragmas and schema check on
+  // its first push only. Give it back with ReturnDb when done (a connection
+  // that is dropped instead is simply closed).
+  Result<std::unique_ptr<store::Db>> TakeDb(const std::string& path);
+  void ReturnDb(std::unique_ptr<store::Db> db);
 
  private:
   struct Stamp {
@@ -46,6 +54,24 @@ class HookCache {
   Stamp policy_stamp_;                                  // GUARDED_BY(mu_)
   std::string scanner_key_;                             // GUARDED_BY(mu_)
   Rules rules_;                                         // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<store::Db>> idle_dbs_;    // GUARDED_BY(mu_)
+};
+
+// A connection taken from a HookCache, given back when it goes out of scope.
+class PooledDb {
+ public:
+  PooledDb(HookCache* cache, std::unique_ptr<store::Db> db) : cache_(cache), db_(std::move(db)) {}
+  ~PooledDb() {
+    if (db_) cache_->ReturnDb(std::move(db_));
+  }
+  PooledDb(const PooledDb&) = delete;
+  PooledDb& operator=(const PooledDb&) = delete;
+  store::Db& operator*() { return *db_; }
+  store::Db* operator->() { return db_.get(); }
+
+ private:
+  HookCache* cache_;
+  std::unique_ptr<store::Db> db_;
 };
 
 struct HookContext {
@@ -65,6 +91,9 @@ Result<HookContext> LoadHookContext(const HookOptions& options, const HookInvoca
 
 // Opens the configured repo; inside a push, also sees the quarantined objects
 // (GIT_OBJECT_DIRECTORY, which must lie under the repo's objects/ folder).
-Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation& invocation);
+// When `existing` is not null and there is a quarantine, *existing receives
+// the repo's objects without it (for InspectOptions::existing_objects).
+Result<git::RepoPtr> OpenPushedRepo(const HookContext& ctx, const HookInvocation& invocation,
+                                    git::OdbPtr* existing = nullptr);
 
 }  // namespace ag::hook

@@ -26,8 +26,9 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
   if (!ctx.ok()) return warn("cannot load the configuration", ctx.status());
   Result<std::vector<git::RefUpdate>> updates = git::ParseRefUpdates(input, options.max_ref_updates);
   if (!updates.ok()) return warn("cannot read the ref updates", updates.status());
-  Result<std::unique_ptr<store::Db>> db = store::Db::Open(ctx->config->db_path());
-  if (!db.ok()) return warn("cannot open the database", db.status());
+  Result<std::unique_ptr<store::Db>> opened = cache->TakeDb(ctx->config->db_path());
+  if (!opened.ok()) return warn("cannot open the database", opened.status());
+  PooledDb db(cache, std::move(*opened));
   Result<git::RepoPtr> repo = git::OpenRepo(ctx->repo->path);
   if (!repo.ok()) return warn("cannot open the repository", repo.status());
 
@@ -35,9 +36,9 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
     int64_t id = 0;
     std::vector<int64_t> superseded;
     {
-      store::Transaction tx(**db);
+      store::Transaction tx(*db);
       if (!tx.status().ok()) return warn("cannot record " + u.ref_name, tx.status());
-      Result<int64_t> landed = store::LandRequest(**db, ctx->repo->name, u.ref_name, u.old_oid, u.new_oid, &superseded);
+      Result<int64_t> landed = store::LandRequest(*db, ctx->repo->name, u.ref_name, u.old_oid, u.new_oid, &superseded);
       if (!landed.ok()) {
         warn("no request recorded for " + u.ref_name, landed.status());
         continue;
@@ -50,13 +51,13 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
       id = *landed;
     }
     for (int64_t old_id : superseded) {
-      Result<store::Request> old_request = store::GetRequest(**db, old_id);
+      Result<store::Request> old_request = store::GetRequest(*db, old_id);
       if (!old_request.ok()) continue;
       Status s = git::PublishRequestState(repo->get(), old_id, "superseded", old_request->new_oid,
                                           /*pin=*/false);
       if (!s.ok()) warn("cannot publish the state of request " + std::to_string(old_id), s);
     }
-    Result<store::Request> r = store::GetRequest(**db, id);
+    Result<store::Request> r = store::GetRequest(*db, id);
     if (!r.ok()) {
       warn("cannot read request " + std::to_string(id), r.status());
       continue;
