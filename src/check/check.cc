@@ -280,7 +280,9 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
   Collector collector(rules, scanner, options);
   std::vector<git::CommitInfo> commits;
   if (profile) {
-    git::Inspector inspector(repo, options.inspect);
+    git::InspectOptions inspect = options.inspect;
+    for (const git::RefUpdate& u : updates) inspect.boundary_refs.push_back(u.ref_name);
+    git::Inspector inspector(repo, inspect);
     AG_RETURN_IF_ERROR(inspector.Walk(walk_tips, &collector, &commits));
   }
   std::unordered_map<std::string, size_t> index;

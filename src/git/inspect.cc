@@ -1,8 +1,11 @@
 #include "git/inspect.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace ag::git {
 namespace {
@@ -147,9 +150,95 @@ Result<bool> IsFastForward(git_repository* repo, std::string_view ancestor,
   return rc == 1;
 }
 
+namespace {
+
+struct OidHash {
+  size_t operator()(const git_oid& o) const {
+    size_t h;
+    std::memcpy(&h, o.id, sizeof h);  // an oid's bytes are already uniform
+    return h;
+  }
+};
+struct OidEq {
+  bool operator()(const git_oid& a, const git_oid& b) const { return git_oid_equal(&a, &b); }
+};
+
+}  // namespace
+
+Result<bool> Inspector::WalkQuarantine(const std::vector<std::string>& tips,
+                                       std::vector<git_oid>* order) {
+  // Depth-first from the tips, parents before children (post-order), through
+  // the commits missing from the existing objects; the first existing ones
+  // are the boundary.
+  std::unordered_set<git_oid, OidHash, OidEq> done, boundary;
+  std::unordered_map<git_oid, std::vector<git_oid>, OidHash, OidEq> parents;
+  struct Frame {
+    git_oid id;
+    size_t next = 0;  // index of the next parent to visit
+  };
+  std::vector<Frame> stack;
+  auto enter = [&](const git_oid& id) -> Status {
+    if (done.count(id) || parents.count(id)) return Status::Ok();  // visited (or on the stack)
+    if (git_odb_exists_ext(options_.existing_objects, &id, GIT_ODB_LOOKUP_NO_REFRESH) == 1) {
+      boundary.insert(id);
+      done.insert(id);
+      return Status::Ok();
+    }
+    if (parents.size() >= options_.max_commits) {
+      return Status::ResourceExhausted("the push brings more than " +
+                                       std::to_string(options_.max_commits) +
+                                       " new commits; inspection refused");
+    }
+    git_commit* c = nullptr;
+    int rc = git_commit_lookup(&c, repo_, &id);
+    CommitPtr commit(c);
+    if (rc != 0) return GitStatus(rc, "cannot read commit " + OidHex(id));
+    std::vector<git_oid>& ps = parents[id];
+    for (unsigned i = 0; i < git_commit_parentcount(c); ++i) ps.push_back(*git_commit_parent_id(c, i));
+    stack.push_back({id});
+    return Status::Ok();
+  };
+  for (const std::string& tip : tips) {
+    AG_ASSIGN_OR_RETURN(git_oid id, ParseOid(tip));
+    AG_RETURN_IF_ERROR(enter(id));
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      const std::vector<git_oid>& ps = parents[top.id];
+      if (top.next < ps.size()) {
+        git_oid parent = ps[top.next++];
+        AG_RETURN_IF_ERROR(enter(parent));  // may grow the stack: `top` is stale now
+        continue;
+      }
+      order->push_back(top.id);
+      done.insert(top.id);
+      stack.pop_back();
+    }
+  }
+  if (boundary.empty()) return true;
+  // Existing commits the walk stopped at must be reachable from a ref; the
+  // cheap proof is that each is the tip of HEAD or of a pushed ref.
+  std::vector<std::string> names = options_.boundary_refs;
+  names.push_back("HEAD");
+  for (const std::string& name : names) {
+    git_oid id;
+    if (git_reference_name_to_id(&id, repo_, name.c_str()) != 0) continue;
+    Result<std::string> peeled = PeelToCommit(repo_, OidHex(id));
+    if (!peeled.ok()) continue;
+    AG_ASSIGN_OR_RETURN(git_oid commit, ParseOid(*peeled));
+    boundary.erase(commit);
+  }
+  if (!boundary.empty()) order->clear();
+  return boundary.empty();
+}
+
 Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visitor,
                        std::vector<CommitInfo>* commits) {
   if (tips.empty()) return Status::Ok();
+  std::vector<git_oid> order;
+  if (options_.hide_refs && options_.hide_commits.empty() && options_.existing_objects) {
+    AG_ASSIGN_OR_RETURN(bool walked, WalkQuarantine(tips, &order));
+    if (walked) return VisitAll(order, visitor, commits);
+  }
   git_revwalk* w = nullptr;
   int rc = git_revwalk_new(&w, repo_);
   RevwalkPtr walk(w);
@@ -172,7 +261,6 @@ Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visi
     if (rc != 0) return GitStatus(rc, "cannot hide " + hidden);
   }
 
-  std::vector<git_oid> order;
   git_oid oid;
   while ((rc = git_revwalk_next(&oid, w)) == 0) {
     if (order.size() >= options_.max_commits) {
@@ -183,7 +271,12 @@ Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visi
     order.push_back(oid);
   }
   if (rc != GIT_ITEROVER) return GitStatus(rc, "walk failed");
+  return VisitAll(order, visitor, commits);
+}
 
+Status Inspector::VisitAll(const std::vector<git_oid>& order, ChangeVisitor* visitor,
+                           std::vector<CommitInfo>* commits) {
+  int rc = 0;
   for (const git_oid& id : order) {
     git_commit* c = nullptr;
     rc = git_commit_lookup(&c, repo_, &id);

@@ -80,6 +80,18 @@ struct InspectOptions {
   // Commits (hex oids) hidden with everything they reach, in addition to
   // refs/ when hide_refs is true. Default none.
   std::vector<std::string> hide_commits;
+
+  // The repository's objects without the push's quarantine (borrowed, may be
+  // null; pre-receive sets it). With it and hide_refs, a commit missing from
+  // them is new without consulting any ref, and the walk stops at the first
+  // commits that are there. When each of those is the tip of HEAD or of one
+  // of `boundary_refs`, no other ref is read: a push into a repository with
+  // many refs costs what the push brings. Otherwise the walk hides every
+  // ref under refs/ as without it. Default null.
+  git_odb* existing_objects = nullptr;
+  // Refs (full names) whose current tips the walk may stop at: the pushed
+  // refs. HEAD is always one. Default none.
+  std::vector<std::string> boundary_refs;
 };
 
 // Receives each new commit and its changes, oldest first (topological).
@@ -109,6 +121,13 @@ class Inspector {
 
  private:
   Status DiffCommit(const CommitInfo& info, git_commit* commit, ChangeVisitor* visitor);
+  // The new commits through options_.existing_objects, oldest first. Ok(false)
+  // when the walk reached an existing commit that is no boundary ref's tip
+  // (the caller then walks hiding every ref).
+  Result<bool> WalkQuarantine(const std::vector<std::string>& tips, std::vector<git_oid>* order);
+  // Reads, reports and diffs each commit of `order`.
+  Status VisitAll(const std::vector<git_oid>& order, ChangeVisitor* visitor,
+                  std::vector<CommitInfo>* commits);
 
   git_repository* repo_;
   InspectOptions options_;

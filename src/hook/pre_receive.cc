@@ -163,12 +163,14 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   Result<std::vector<std::string>> push_options = PushOptions(options, invocation, *scanner);
   if (!push_options.ok()) return Refuse(out, push_options.status());
 
-  Result<git::RepoPtr> repo = OpenPushedRepo(ctx, invocation);
+  git::OdbPtr existing_objects;
+  Result<git::RepoPtr> repo = OpenPushedRepo(ctx, invocation, &existing_objects);
   if (!repo.ok()) return Refuse(out, repo.status());
 
   check::PushContext push{ctx.repo->name, ctx.identity, ctx.groups};
   check::CheckOptions check_options;
   check_options.inspect.max_diff_blob_bytes = pol.secrets.max_blob_bytes;
+  check_options.inspect.existing_objects = existing_objects.get();
   Result<std::vector<check::RefDecision>> decisions =
       check::CheckPush(repo->get(), pol, *scanner, push, *updates, check_options);
   if (!decisions.ok()) return Refuse(out, decisions.status().WithContext("the push could not be checked"));
@@ -178,11 +180,12 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   });
 
   // Record every decision, and the accepted updates as requests, atomically.
-  Result<std::unique_ptr<store::Db>> db = store::Db::Open(ctx.config->db_path());
-  if (!db.ok()) return Refuse(out, db.status().WithContext("the decision cannot be recorded"));
+  Result<std::unique_ptr<store::Db>> opened = cache->TakeDb(ctx.config->db_path());
+  if (!opened.ok()) return Refuse(out, opened.status().WithContext("the decision cannot be recorded"));
+  PooledDb db(cache, std::move(*opened));
   std::vector<std::optional<int64_t>> request_ids(decisions->size());
   {
-    store::Transaction tx(**db);
+    store::Transaction tx(*db);
     if (!tx.status().ok()) return Refuse(out, tx.status().WithContext("the decision cannot be recorded"));
     json groups_json = ctx.groups;
     json options_json = *push_options;
@@ -236,7 +239,7 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
         r.quorum = std::max({1, review.quorum, pol.reviewers.quorum});
         r.review_users_json = json(review.users).dump();
         r.review_groups_json = json(review.groups).dump();
-        Result<int64_t> id = store::InsertRequest(**db, r, pol.request_ttl.count());
+        Result<int64_t> id = store::InsertRequest(*db, r, pol.request_ttl.count());
         if (!id.ok()) return Refuse(out, id.status().WithContext("the request cannot be recorded"));
         request_ids[i] = *id;
       }
@@ -254,7 +257,7 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
                    {"http_request_id", ctx.http_request_id},
                    {"commits", d.commits.size()}};
       e.data_json = data.dump();
-      Result<int64_t> seq = store::AppendAudit(**db, e);
+      Result<int64_t> seq = store::AppendAudit(*db, e);
       if (!seq.ok()) return Refuse(out, seq.status().WithContext("the decision cannot be recorded"));
     }
     Status committed = tx.Commit();

@@ -390,5 +390,54 @@ TEST_F(HookRulesTest, EveryDecisionIsAudited) {
   EXPECT_EQ(data["ref"], "refs/heads/agent/audit");
 }
 
+// What a push brings is found through the push's quarantine; the walk stops
+// at commits the repository has when they are tips of HEAD or of the pushed
+// ref, and otherwise hides every ref. Both ways, only new commits count.
+TEST_F(HookRulesTest, BranchFromAnotherAgentBranchBringsOnlyItsOwnCommits) {
+  Branch("agent/one");
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  ASSERT_EQ(Push("agent/one").exit_code, 0);
+  // agent/two starts at agent/one's tip: neither HEAD's nor its own ref's.
+  Branch("agent/two");
+  Write("src/app.py", "print('two')\n");
+  Commit("two");
+  RunResult r = Push("agent/two");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/two");
+  EXPECT_FALSE(Fired(m, "protected-paths")) << r.output;  // "ci" was inspected already
+  auto reqs = Requests();  // newest first
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(reqs[0].commits_json), nlohmann::json::array({Head()}));
+  // And a fast-forward of a pushed ref counts only what it adds.
+  ASSERT_EQ(Git(work_, "checkout -q agent/one").exit_code, 0);
+  Write("docs/guide.md", "more\n");
+  Commit("docs");
+  RunResult again = Push("agent/one");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_FALSE(Fired(Machine(again.output, "refs/heads/agent/one"), "protected-paths")) << again.output;
+  EXPECT_EQ(nlohmann::json::parse(Requests()[0].commits_json), nlohmann::json::array({Head()}));
+}
+
+TEST_F(HookRulesTest, UnreachableCommitTheRepositoryHoldsIsInspected) {
+  // A commit with a secret that is in the mirror's objects but on no ref (a
+  // branch upstream force-pushed away, say) is not "already inspected".
+  Branch("agent/old");
+  Write("src/settings.py", "KEY = \"" + FakeAwsKey() + "\"\n");
+  Commit("leak");
+  std::string leak = Head();
+  ASSERT_EQ(Git(bare_, "fetch -q " + Quote(work_) + " agent/old:refs/tmp/old").exit_code, 0);
+  ASSERT_EQ(Git(bare_, "update-ref -d refs/tmp/old").exit_code, 0);
+  ASSERT_EQ(Git(bare_, "cat-file -e " + leak).exit_code, 0);  // there, unreachable
+  Write("src/settings.py", "KEY = os.environ['KEY']\n");
+  Commit("fix");
+  RunResult r = Push("agent/old");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/old");
+  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+  EXPECT_EQ(m["findings"][0]["commit"], leak);
+  EXPECT_EQ(BareRef("refs/heads/agent/old"), "");
+}
+
 }  // namespace
 }  // namespace ag::testing
