@@ -11,7 +11,7 @@
 # The postinst (packaging/postinst) runs agentgate-setup: accounts, folders,
 # and /etc/agentgate/*.yaml from share/agentgate when missing.
 
-foreach(program agentgate agentgate-mirror agentgate-pre-receive agentgate-post-receive)
+foreach(program agentgate agentgate-mirror agentgate-pre-receive agentgate-post-receive agentgate-hook)
   if(TARGET ${program})
     install(TARGETS ${program} RUNTIME DESTINATION lib/agentgate)
   endif()

@@ -82,6 +82,8 @@ struct Config {
   std::map<std::string, std::string> identity_accounts;
 
   std::string db_path() const { return data_dir + "/agentgate.db"; }
+  // Where agentgate-mirror's check server listens and the hooks look.
+  std::string hook_socket_path() const { return data_dir + "/hook.sock"; }
   std::string key_path() const {
     return server_key_file.empty() ? data_dir + "/server.key" : server_key_file;
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "config/config.h"
 #include "hook/context.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -74,7 +75,11 @@ Result<sockaddr_un> Address(const std::string& path) {
 
 }  // namespace
 
-std::string HookSocketPath(const std::string& data_dir) { return data_dir + "/hook.sock"; }
+std::string HookSocketPath(const std::string& data_dir) {
+  config::Config c;
+  c.data_dir = data_dir;
+  return c.hook_socket_path();
+}
 
 Result<std::unique_ptr<CheckServer>> CheckServer::Start(const CheckServerOptions& options) {
   std::unique_ptr<CheckServer> server(new CheckServer(options));

@@ -10,15 +10,6 @@
 namespace ag::sync {
 namespace {
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
-
 Status SetConfig(git_repository* repo, const char* key, const char* value) {
   git_config* c = nullptr;
   int rc = git_repository_config(&c, repo);
@@ -27,6 +18,17 @@ Status SetConfig(git_repository* repo, const char* key, const char* value) {
   rc = git_config_set_string(c, key, value);
   if (rc != 0) return git::GitStatus(rc, std::string("cannot set ") + key);
   return Status::Ok();
+}
+
+// A hook file: git starts the program of its #! line (no shell) with the
+// file's path, and the program reads its flags from the lines below
+// (hooks/client_main.cc).
+std::string HookFile(const config::Config& config, const config::RepoConfig& repo,
+                     const CreateOptions& options, std::string_view hook) {
+  return "#!" + options.bindir + "/agentgate-" + std::string(hook) +
+         "\n# Installed by `agentgate repo add`: git runs the program above, which reads these flags.\n"
+         "--config=" + options.config_path + "\n--repo=" + repo.name +
+         "\n--socket=" + config.hook_socket_path() + "\n";
 }
 
 Status Build(const config::Config& config, const config::RepoConfig& repo,
@@ -51,10 +53,8 @@ Status Build(const config::Config& config, const config::RepoConfig& repo,
   std::filesystem::create_directories(path + "/hooks", ec);
   if (ec) return Status::Io("cannot create " + path + "/hooks: " + ec.message());
   for (const char* hook : {"pre-receive", "post-receive"}) {
-    std::string script = "#!/bin/sh\n# Installed by `agentgate repo add`.\nexec " +
-                         ShellQuote(options.bindir + "/agentgate-" + hook) + " --config " +
-                         ShellQuote(options.config_path) + " --repo " + ShellQuote(repo.name) + "\n";
-    AG_RETURN_IF_ERROR(WriteFileAtomic(path + "/hooks/" + hook, script, 0755));
+    AG_RETURN_IF_ERROR(WriteFileAtomic(path + "/hooks/" + hook,
+                                       HookFile(config, repo, options, hook), 0755));
   }
   AG_ASSIGN_OR_RETURN(SyncResult first, SyncRepo(config, repo, nullptr));
   LogInfo("repo.created", {{"repo", repo.name}, {"path", path},
@@ -73,6 +73,18 @@ Status CreateMirror(const config::Config& config, const config::RepoConfig& repo
   if (std::filesystem::exists(path, ec)) return Status::AlreadyExists(path + " already exists");
   if (options.config_path.empty() || options.config_path[0] != '/') {
     return Status::InvalidArgument("the config path baked into the hooks must be absolute");
+  }
+  // Hook files hold one flag per line, behind a #! line the kernel limits.
+  for (const std::string* v : {&options.config_path, &config.data_dir, &options.bindir, &repo.name}) {
+    if (v->find_first_of("\n\r") != std::string::npos) {
+      return Status::InvalidArgument("a path or name with a line break cannot go into a hook: " + *v);
+    }
+  }
+  // The kernel ends a #! program at the first blank and reads 255 bytes of it.
+  if (options.bindir.find_first_of(" \t") != std::string::npos ||
+      options.bindir.size() + sizeof("#!/agentgate-post-receive") > 255) {
+    return Status::InvalidArgument("the hooks cannot start programs from " + options.bindir +
+                                   " (a #! line allows no blanks and 255 bytes)");
   }
   Status st = Build(config, repo, options, path);
   if (!st.ok()) std::filesystem::remove_all(path, ec);

@@ -47,15 +47,17 @@ Result<SyncResult> SyncRepo(const config::Config& config, const config::RepoConf
                             store::Db* db);
 
 struct CreateOptions {
-  std::string config_path;  // absolute path baked into the hook scripts
+  std::string config_path;  // absolute path written into the hook files
   std::string bindir;       // folder holding agentgate-pre-receive / -post-receive
 };
 
 // Creates the bare mirror for `repo` (refuses an existing path): HEAD as
 // upstream's default branch (else main), receive.advertisePushOptions,
 // core.logAllRefUpdates, http.receivepack (the daemon authenticates), the
-// pre-receive/post-receive hook scripts, and a first SyncRepo. On failure the
-// new folder is removed.
+// pre-receive/post-receive hook files (`#!<bindir>/agentgate-pre-receive`
+// then `--config=`, `--repo=`, `--socket=` lines: git starts the hook program
+// directly, docs/hooks.md), and a first SyncRepo. On failure the new folder
+// is removed.
 Status CreateMirror(const config::Config& config, const config::RepoConfig& repo,
                     const CreateOptions& options);
 

@@ -35,10 +35,12 @@ TEST(RepoAdd, CreatesAWorkingMirrorAndRecordsIt) {
   EXPECT_EQ(yaml.find(up.token()), std::string::npos);
   auto check = Cmd(kAgentgate + " config check " + ShellQuote(dir / "agentgate.yaml"));
   EXPECT_EQ(check.rc, 0) << check.out;
-  // Hooks call the programs next to agentgate with the absolute config.
+  // Hooks start the programs next to agentgate (#!) with the absolute config.
   std::string hook = ReadAll(mirror + "/hooks/pre-receive");
-  EXPECT_NE(hook.find(std::string(AG_BIN_DIR) + "/agentgate-pre-receive"), std::string::npos) << hook;
-  EXPECT_NE(hook.find("--repo 'demo'"), std::string::npos) << hook;
+  EXPECT_EQ(hook.rfind("#!" + std::string(AG_BIN_DIR) + "/agentgate-pre-receive\n", 0), 0u) << hook;
+  EXPECT_NE(hook.find("\n--config=" + (dir / "agentgate.yaml") + "\n"), std::string::npos) << hook;
+  EXPECT_NE(hook.find("\n--repo=demo\n"), std::string::npos) << hook;
+  EXPECT_NE(hook.find("\n--socket=" + dir.path() + "/data/hook.sock\n"), std::string::npos) << hook;
   // A plain git clone of the mirror reads upstream's history.
   auto clone = Cmd("git clone -q " + ShellQuote(mirror) + " " + ShellQuote(dir / "clone"));
   ASSERT_EQ(clone.rc, 0) << clone.out;

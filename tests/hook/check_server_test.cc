@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "hook/hook_fixture.h"
 
@@ -46,6 +47,63 @@ TEST_F(CheckServerTest, HooksDelegateToTheServer) {
   EXPECT_NE(blocked.exit_code, 0);
   EXPECT_NE(blocked.output.find("denied-paths"), std::string::npos) << blocked.output;
   EXPECT_EQ(server->served(), 3);
+}
+
+TEST_F(CheckServerTest, ShellScriptHooksFindTheServerThroughTheConfig) {
+  // Hooks installed by earlier versions name only --config and --repo: the
+  // full program reads the config's data_dir and still asks the server.
+  InstallHooks(HookStyle::kShellScript);
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/s").exit_code, 0);
+  Commit("x");
+  RunResult r = Push("agent/s");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(server->served(), 2);
+  EXPECT_EQ(Requests().size(), 1u);
+}
+
+TEST_F(CheckServerTest, HookFileWithoutServerRunsInProcess) {
+  // No daemon: the small hook program execs agentgate-hook, which does the
+  // work itself; the outcome is the same as through the server.
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/n").exit_code, 0);
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  RunResult r = Push("agent/n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("held for review as request 1 (protected-paths)"), std::string::npos) << r.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kPending);
+  EXPECT_EQ(BareRef("refs/agentgate/requests/1"), Head());
+}
+
+TEST_F(CheckServerTest, ServerThatDiesMidRequestRefusesThePush) {
+  // A server that takes the request and closes without answering: the hook
+  // must refuse (fail closed), not run a second time in-process.
+  std::string path = hook::HookSocketPath(root_ + "/data");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  std::thread dying([fd] {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[4096];
+    (void)::recv(c, buf, sizeof buf, 0);  // takes (part of) the request
+    ::close(c);
+  });
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/k").exit_code, 0);
+  Commit("x");
+  RunResult r = Push("agent/k");
+  dying.join();
+  ::close(fd);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("the check server did not answer"), std::string::npos) << r.output;
+  EXPECT_EQ(BareRef("refs/heads/agent/k"), "");
+  EXPECT_TRUE(Requests().empty());
 }
 
 TEST_F(CheckServerTest, AgentIdentityTravelsThroughTheServer) {

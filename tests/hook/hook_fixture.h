@@ -48,10 +48,22 @@ class HookFixture : public ::testing::Test {
     WriteFile(config_, "data_dir: " + root_ + "/data\npolicy: " + policy_ +
                            "\nrepos:\n  - name: demo\n    path: " + bare_ + "\n");
     std::filesystem::create_directories(root_ + "/data");
+    InstallHooks(HookStyle::kHookFile);
+  }
+
+  // kHookFile: what `agentgate repo add` installs (git starts the hook
+  // program from the file's #! line; flags below it, the check server's
+  // socket among them). kShellScript: a shell script that execs the program
+  // with --config and --repo only, as earlier versions installed.
+  enum class HookStyle { kHookFile, kShellScript };
+  void InstallHooks(HookStyle style) {
     for (const char* hook : {"pre-receive", "post-receive"}) {
-      std::string script = "#!/bin/sh\nexec " + std::string(AG_BIN_DIR) + "/agentgate-" + hook +
-                           " --config " + config_ + " --repo demo\n";
-      WriteFile(bare_ + "/hooks/" + hook, script);
+      std::string program = std::string(AG_BIN_DIR) + "/agentgate-" + hook;
+      std::string text = style == HookStyle::kHookFile
+                             ? "#!" + program + "\n# test hook file\n--config=" + config_ +
+                                   "\n--repo=demo\n--socket=" + root_ + "/data/hook.sock\n"
+                             : "#!/bin/sh\nexec " + program + " --config " + config_ + " --repo demo\n";
+      WriteFile(bare_ + "/hooks/" + hook, text);
       std::filesystem::permissions(bare_ + "/hooks/" + hook, std::filesystem::perms::owner_all);
     }
   }

@@ -21,7 +21,7 @@ class InstallTest : public ::testing::Test {
     bin_ = root_ + "-bin";
     std::filesystem::create_directories(bin_);
     for (const char* p : {"agentgate", "agentgate-mirror", "agentgate-pre-receive",
-                          "agentgate-post-receive"}) {
+                          "agentgate-post-receive", "agentgate-hook"}) {
       std::ofstream(bin_ + "/" + p) << "#!/bin/sh\necho " << p << "\n";
       std::filesystem::permissions(bin_ + "/" + p, std::filesystem::perms(0755));
     }
@@ -65,7 +65,8 @@ TEST_F(InstallTest, InstallsFilesAccountsAndModes) {
   EXPECT_NE(::getgrnam(group_.c_str()), nullptr);
 
   for (const char* p : {"agentgate", "agentgate-mirror", "agentgate-pre-receive",
-                        "agentgate-post-receive", "agentgate-wait-ready", "agentgate-setup"}) {
+                        "agentgate-post-receive", "agentgate-hook", "agentgate-wait-ready",
+                        "agentgate-setup"}) {
     EXPECT_EQ(Mode(std::string("/usr/lib/agentgate/") + p), 0755) << p;
   }
   std::error_code ec;

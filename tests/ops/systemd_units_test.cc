@@ -26,7 +26,7 @@ class UnitsTest : public ::testing::Test {
     bin_ = root_ + "-bin";
     std::filesystem::create_directories(bin_);
     for (const char* p : {"agentgate", "agentgate-mirror", "agentgate-pre-receive",
-                          "agentgate-post-receive"}) {
+                          "agentgate-post-receive", "agentgate-hook"}) {
       std::ofstream(bin_ + "/" + p) << "#!/bin/sh\nexit 0\n";
       std::filesystem::permissions(bin_ + "/" + p, std::filesystem::perms(0755));
     }

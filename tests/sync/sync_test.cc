@@ -66,10 +66,11 @@ TEST_F(SyncTest, CreateMirrorLooksLikeUpstream) {
   EXPECT_EQ(m.Git("config receive.advertisePushOptions"), "true");
   EXPECT_EQ(m.Git("config core.logAllRefUpdates"), "true");
   std::string hook = ag::testing::ReadAll(m.path() + "/hooks/pre-receive");
-  EXPECT_NE(hook.find("exec '/opt/agentgate/bin/agentgate-pre-receive' --config '" +
-                      (dir_ / "agentgate.yaml") + "' --repo 'demo'"),
-            std::string::npos)
-      << hook;
+  // git starts the hook program itself (#!), which reads the flags below it.
+  EXPECT_EQ(hook, "#!/opt/agentgate/bin/agentgate-pre-receive\n"
+                  "# Installed by `agentgate repo add`: git runs the program above, which reads these flags.\n"
+                  "--config=" + (dir_ / "agentgate.yaml") + "\n--repo=demo\n--socket=" +
+                  config_.data_dir + "/hook.sock\n");
   EXPECT_TRUE(std::filesystem::exists(m.path() + "/hooks/post-receive"));
   // An existing path is refused.
   CreateOptions o{dir_ / "agentgate.yaml", "/x"};
