@@ -20,14 +20,13 @@
 // a comment): `agentgate repo add` installs each hook as such a file whose
 // first line is `#!<this program>`, so git starts this program directly, with
 // no shell in between. Exit: the server's answer (0 accept, 1 refuse).
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -52,7 +51,15 @@ constexpr size_t kMaxAnswer = 64u << 20;   // what the server may say
 constexpr int kIoTimeoutSeconds = 600;     // per read or write on the socket
 constexpr size_t kMaxHookFile = 64u << 10; // a hook file is a few lines
 
+// pre-receive: refuses the push. post-receive: the push has landed already
+// (git ignores this exit code), so it warns; the daemon's sweeper records a
+// landed push whose post-receive did not.
 int Refuse(const std::string& why) {
+  if (kHook == "post-receive") {
+    std::fprintf(stderr, "agentgate: warning: %s (the push landed; agentgate records it later)\n",
+                 why.c_str());
+    return 0;
+  }
   std::fprintf(stderr, "agentgate: push refused: %s\n", why.c_str());
   return 1;
 }

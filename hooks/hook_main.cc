@@ -84,6 +84,11 @@ int Main(int argc, char** argv) {
       Result<int> delegated = DelegateHook(socket, hook, options, invocation, input, stderr);
       if (delegated.ok()) return *delegated;
       if (delegated.status().code() != Code::kUnavailable) {
+        if (hook == "post-receive") {  // landed already: the sweeper records it
+          std::fprintf(stderr, "agentgate: warning: %s (the push landed; agentgate records it later)\n",
+                       delegated.status().message().c_str());
+          return 0;
+        }
         std::fprintf(stderr, "agentgate: push refused: %s\n", delegated.status().message().c_str());
         return 1;
       }
