@@ -16,6 +16,7 @@
 # programs running on their own instead (a local push with the daemon down).
 #
 # Usage: bench/hook/run.sh [BUILD_DIR]   (default build/)
+#        ONLY=small bench/hook/run.sh     (the small push only, for quick iterations)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(cd "${1:-$root/build}/bin" && pwd)
@@ -28,7 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ms() { date +%s%3N; }
+now_us() { date +%s%6N; }
+ms() { awk "BEGIN{printf \"%.1f\", $1/1000}"; }  # microseconds -> ms
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # make_repo NAME COMMITS [hooked]: a bare repo with COMMITS commits of history.
@@ -62,26 +64,34 @@ YAML
       echo $! > "$work/$name.pid"
       for _ in $(seq 100); do [ -S "$work/$name-data/hook.sock" ] && break; sleep 0.1; done
     fi
-    local sock=()
-    [ -z "${IN_PROCESS:-}" ] && sock=(--socket "$work/$name-data/hook.sock")
-    for hook in pre-receive post-receive; do
-      # As `agentgate repo add` installs it; with $work/timing present, the
-      # hook is also timed alone and its peak RSS (KiB) recorded.
+    install_hooks "$name" file
+  fi
+}
+
+# install_hooks NAME file|timed: the hooks as `agentgate repo add` installs
+# them (a hook file: git starts the hook program from its #! line), or a
+# shell wrapper around the same program that also times it alone and records
+# its peak RSS (KiB).
+install_hooks() {
+  local name=$1 mode=$2 bare=$work/$1.git
+  local flags="--config=$work/$name.yaml --repo=$name"
+  [ -z "${IN_PROCESS:-}" ] && flags="$flags --socket=$work/$name-data/hook.sock"
+  for hook in pre-receive post-receive; do
+    if [ "$mode" = file ]; then
+      { echo "#!$bin/agentgate-$hook"; echo "# as agentgate repo add installs it"; printf '%s\n' $flags; } > "$bare/hooks/$hook"
+    else
       cat > "$bare/hooks/$hook" <<SH
 #!/bin/sh
-if [ ! -e "$work/timing" ]; then
-  exec "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name" ${sock[*]}
-fi
 start=\$(date +%s%N)
-/usr/bin/time -f %M -o "$work/$name.$hook.rss" "$bin/agentgate-$hook" --config "$work/$name.yaml" --repo "$name" ${sock[*]}
+/usr/bin/time -f %M -o "$work/$name.$hook.rss" "$bin/agentgate-$hook" $flags
 rc=\$?
-echo \$(( (\$(date +%s%N) - start) / 1000000 )) >> "$work/$name.$hook.ms"
+echo \$(( (\$(date +%s%N) - start) / 1000 )) >> "$work/$name.$hook.us"
 cat "$work/$name.$hook.rss" >> "$work/$name.$hook.rsslog"
 exit \$rc
 SH
-      chmod +x "$bare/hooks/$hook"
-    done
-  fi
+    fi
+    chmod +x "$bare/hooks/$hook"
+  done
 }
 
 # clone_of NAME: a work clone of repo NAME.
@@ -99,9 +109,9 @@ small_push() {
   git -C "$dir" checkout -q -B "agent/s$i" main
   for f in a b c; do printf 'change %s %s\n' "$i" "$f" > "$dir/$f.txt"; done
   git -C "$dir" add -A && git -C "$dir" commit -q -m "small $i"
-  local t0; t0=$(now_ms)
+  local t0; t0=$(now_us)
   git -C "$dir" push -q origin "agent/s$i" 2>/dev/null
-  echo $(( $(now_ms) - t0 ))
+  echo $(( $(now_us) - t0 ))
 }
 
 echo "agentgate hook benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git --version)," \
@@ -111,7 +121,6 @@ make_repo plain 10
 make_repo hooked 10 hooked
 plain_w=$(clone_of plain); hooked_w=$(clone_of hooked)
 for i in 0 1 2; do small_push "$plain_w" "w$i" >/dev/null; small_push "$hooked_w" "w$i" >/dev/null; done  # warm-up
-: > "$work/hooked.pre-receive.ms"
 p=(); h=()
 for ((i = 0; i < RUNS; i++)); do
   p+=("$(small_push "$plain_w" "$i")")
@@ -120,13 +129,15 @@ done
 small_plain=$(printf '%s\n' "${p[@]}" | median)
 small_hooked=$(printf '%s\n' "${h[@]}" | median)
 # The hook alone, timed by the wrapper.
-touch "$work/timing"
+install_hooks hooked timed
 for ((i = 0; i < RUNS; i++)); do small_push "$hooked_w" "t$i" >/dev/null; done
-small_hook_only=$(median < "$work/hooked.pre-receive.ms")
-small_post_only=$(median < "$work/hooked.post-receive.ms")
-rm -f "$work/timing"
-echo "small push (1 commit, 3 files): no hook ${small_plain} ms, with hook ${small_hooked} ms," \
-     "ratio $(awk "BEGIN{printf \"%.2f\", $small_hooked/$small_plain}"), pre-receive alone ${small_hook_only} ms, post-receive alone ${small_post_only} ms"
+small_hook_only=$(median < "$work/hooked.pre-receive.us")
+small_post_only=$(median < "$work/hooked.post-receive.us")
+echo "small push (1 commit, 3 files): no hook $(ms "$small_plain") ms, with hooks $(ms "$small_hooked") ms," \
+     "ratio $(awk "BEGIN{printf \"%.2f\", $small_hooked/$small_plain}"), pre-receive alone $(ms "$small_hook_only") ms," \
+     "post-receive alone $(ms "$small_post_only") ms (each alone: with a timing wrapper)"
+
+[ "${ONLY:-}" = small ] && exit 0
 
 # Large push: 5,000 files of ~20 KB of text, 100 MB in one commit.
 large_push() {
@@ -148,20 +159,18 @@ for i in range(5000):
     open(os.path.join(d, 'f%04d.txt' % i), 'w').write(''.join(lines))
 PY
   git -C "$dir" add -A && git -C "$dir" commit -q -m large
-  local t0; t0=$(now_ms)
+  local t0; t0=$(now_us)
   git -C "$dir" push -q origin agent/large 2>/dev/null
-  echo $(( $(now_ms) - t0 ))
+  echo $(( $(now_us) - t0 ))
 }
-: > "$work/hooked.pre-receive.ms"; : > "$work/hooked.pre-receive.rsslog"
-touch "$work/timing"
+: > "$work/hooked.pre-receive.us"; : > "$work/hooked.pre-receive.rsslog"
 large_plain=$(large_push "$plain_w")
 large_hooked=$(large_push "$hooked_w")
-large_hook_only=$(tail -1 "$work/hooked.pre-receive.ms")
+large_hook_only=$(tail -1 "$work/hooked.pre-receive.us")
 large_rss=$(tail -1 "$work/hooked.pre-receive.rsslog")
-rm -f "$work/timing"
-echo "large push (5,000 files, $(du -sm "$hooked_w/large" | cut -f1) MB): no hook ${large_plain} ms, with hook ${large_hooked} ms," \
-     "ratio $(awk "BEGIN{printf \"%.2f\", $large_hooked/$large_plain}"), pre-receive alone ${large_hook_only} ms," \
-     "pre-receive process peak RSS $((large_rss / 1024)) MB"
+echo "large push (5,000 files, $(du -sm "$hooked_w/large" | cut -f1) MB): no hook $(ms "$large_plain") ms, with hooks $(ms "$large_hooked") ms," \
+     "ratio $(awk "BEGIN{printf \"%.2f\", $large_hooked/$large_plain}"), pre-receive alone $(ms "$large_hook_only") ms," \
+     "pre-receive process peak RSS $(awk "BEGIN{printf \"%.1f\", $large_rss/1024}") MB"
 if [ -z "${IN_PROCESS:-}" ]; then
   echo "daemon (check server) peak RSS after the large push: $(awk '/VmHWM/ {print int($2/1024)}' /proc/$(cat "$work/hooked.pid")/status) MB"
 fi
@@ -170,9 +179,8 @@ fi
 make_repo deep 100000 hooked
 deep_w=$(clone_of deep)
 for i in 0 1 2; do small_push "$deep_w" "w$i" >/dev/null; done
-touch "$work/timing"
-: > "$work/deep.pre-receive.ms"
+install_hooks deep timed
 for ((i = 0; i < RUNS; i++)); do small_push "$deep_w" "$i" >/dev/null; done
-deep_hook=$(median < "$work/deep.pre-receive.ms")
-echo "history: pre-receive ${small_hook_only} ms with 10 commits, ${deep_hook} ms with 100,000 commits," \
+deep_hook=$(median < "$work/deep.pre-receive.us")
+echo "history: pre-receive $(ms "$small_hook_only") ms with 10 commits, $(ms "$deep_hook") ms with 100,000 commits," \
      "ratio $(awk "BEGIN{printf \"%.2f\", $deep_hook/$small_hook_only}")"
