@@ -1,11 +1,11 @@
 #include "hook/check_server.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -95,7 +95,10 @@ Result<std::unique_ptr<CheckServer>> CheckServer::Start(const CheckServerOptions
   ::umask(old);
   if (rc != 0) return ErrnoStatus("cannot bind " + options.socket_path);
   if (::listen(fd, 64) != 0) return ErrnoStatus("cannot listen on " + options.socket_path);
-  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  size_t workers = std::max<size_t>(1, options.max_connections);
+  for (size_t i = 0; i < workers; ++i) {
+    server->workers_.emplace_back([s = server.get()] { s->Work(); });
+  }
   LogInfo("check_server.listening", {{"socket", options.socket_path}});
   return server;
 }
@@ -104,34 +107,53 @@ CheckServer::~CheckServer() { Stop(); }
 
 void CheckServer::Stop() {
   if (stopping_.exchange(true)) return;
+  // Wakes the workers blocked in accept() (Linux: EINVAL).
   if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-  if (acceptor_.joinable()) acceptor_.join();
-  // Bounded wait for connections in flight (each has an I/O timeout).
-  for (int i = 0; i < 6000 && active_.load() > 0; ++i) ::usleep(10000);
+  auto deadline = std::chrono::steady_clock::now() + options_.stop_grace;
+  for (int i = 0; i < 1000000 && std::chrono::steady_clock::now() < deadline; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (active_fds_.empty()) break;
+    }
+    ::usleep(10000);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : active_fds_) ::shutdown(fd, SHUT_RDWR);  // their reads and writes fail now
+  }
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   ::unlink(options_.socket_path.c_str());
 }
 
-void CheckServer::AcceptLoop() {
+void CheckServer::Work() {
   while (!stopping_.load()) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    int rc = ::poll(&p, 1, 200);
-    if (rc <= 0) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    // Bounded concurrency: wait for a slot, the client waits with us.
-    for (int i = 0; i < 60000 && active_.load() >= static_cast<int>(options_.max_connections) &&
-                    !stopping_.load();
-         ++i) {
-      ::usleep(1000);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (stopping_.load()) return;
+      ::usleep(10000);  // EMFILE and the like: do not spin
+      continue;
     }
-    ++active_;
-    std::thread([this, fd] {
-      Serve(fd);
-      ::close(fd);
-      --active_;
-    }).detach();
+    {
+      // Under the lock Stop() reads the set with: a connection is either
+      // seen (and waited for, then cut) by Stop, or not served at all.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_.load()) {
+        ::close(fd);  // a client that connected as the daemon stops: refused
+        return;
+      }
+      active_fds_.insert(fd);
+    }
+    Serve(fd);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_fds_.erase(fd);
+    }
+    ::close(fd);
   }
 }
 

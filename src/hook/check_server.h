@@ -10,15 +10,20 @@
 // The config is the server's own; the local identity comes from the peer's
 // credentials (SO_PEERCRED), never from the request.
 //
-// Thread-safety: Start/Stop from one thread; connections are served on
-// threads of their own, at most `max_connections` at once.
+// Thread-safety: Start/Stop from one thread. `max_connections` worker
+// threads, started with the server, each accept and serve one connection at
+// a time (no thread is created per push); more clients wait in the listen
+// backlog.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "hook/hook.h"
 #include "util/status.h"
@@ -28,9 +33,12 @@ namespace ag::hook {
 struct CheckServerOptions {
   std::string config_path;  // REQUIRES: the daemon's config file
   std::string socket_path;  // default: <data_dir>/hook.sock (see HookSocketPath)
-  size_t max_connections = 16;             // more wait in the listen backlog
+  size_t max_connections = 16;             // worker threads; more wait in the listen backlog
   std::chrono::seconds io_timeout{600};    // per read or write on a connection
   size_t max_request_bytes = 8u << 20;     // a larger request is refused
+  // Stop() waits this long for hooks being served, then cuts their
+  // connections (a cut pre-receive refuses its push). Default 60 s.
+  std::chrono::milliseconds stop_grace{60000};
 };
 
 class CheckServer {
@@ -41,7 +49,8 @@ class CheckServer {
   CheckServer(const CheckServer&) = delete;
   CheckServer& operator=(const CheckServer&) = delete;
 
-  // Stops accepting, waits for connections being served, removes the socket.
+  // Stops accepting, waits up to stop_grace for connections being served,
+  // cuts the rest, joins the workers, removes the socket.
   void Stop();
 
   // Hook runs served so far.
@@ -49,15 +58,16 @@ class CheckServer {
 
  private:
   explicit CheckServer(CheckServerOptions options) : options_(std::move(options)) {}
-  void AcceptLoop();
+  void Work();  // one worker: accept, serve, repeat until stopping
   void Serve(int fd);
 
   CheckServerOptions options_;
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
-  std::atomic<int> active_{0};
   std::atomic<int> served_{0};
-  std::thread acceptor_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::set<int> active_fds_;  // GUARDED_BY(mu_): connections being served
   std::unique_ptr<HookCache, void (*)(HookCache*)> cache_{nullptr, nullptr};
 };
 

@@ -15,10 +15,12 @@ namespace {
 
 class CheckServerTest : public HookFixture {
  protected:
-  std::unique_ptr<hook::CheckServer> StartServer() {
+  std::unique_ptr<hook::CheckServer> StartServer(
+      std::chrono::milliseconds stop_grace = std::chrono::milliseconds(60000)) {
     hook::CheckServerOptions o;
     o.config_path = config_;
     o.socket_path = hook::HookSocketPath(root_ + "/data");
+    o.stop_grace = stop_grace;
     auto s = hook::CheckServer::Start(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
@@ -104,6 +106,26 @@ TEST_F(CheckServerTest, ServerThatDiesMidRequestRefusesThePush) {
   EXPECT_NE(r.output.find("the check server did not answer"), std::string::npos) << r.output;
   EXPECT_EQ(BareRef("refs/heads/agent/k"), "");
   EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(CheckServerTest, StopCutsAClientThatNeverFinishes) {
+  // A hook that connects and then hangs must not keep the daemon from
+  // stopping: after the grace period its connection is cut.
+  auto server = StartServer(std::chrono::milliseconds(100));
+  ASSERT_TRUE(server);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = hook::HookSocketPath(root_ + "/data");
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, "{", 1, 0), 1);  // half a request, never the rest
+  server->Stop();                        // returns: the test would time out otherwise
+  char buf[256];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  EXPECT_LE(n, 0) << "the connection was answered instead of cut";
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST_F(CheckServerTest, AgentIdentityTravelsThroughTheServer) {
