@@ -44,12 +44,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "agentgate-mirror: bad configuration: %s\n", config.status().message().c_str());
     return 2;
   }
+  // The replay worker (src/replay) exists before anything that wakes it: an
+  // approval over the control socket, a push a policy rule approves.
+  ag::replay::WorkerOptions replay_options;
+  replay_options.poll_interval = (*config)->replay_poll_interval;
+  ag::replay::ReplayWorker replay_worker(*config, replay_options);
+  auto wake_replay = [&replay_worker] { replay_worker.Wake(); };
+
   // The hooks' work, with warm caches (src/hook/check_server.h). The data
   // folder holds the database, the server key and this socket.
   std::filesystem::create_directories((*config)->data_dir, fs_ec);
   ag::hook::CheckServerOptions check_options;
   check_options.config_path = absolute;
   check_options.socket_path = ag::hook::HookSocketPath((*config)->data_dir);
+  check_options.on_approved = wake_replay;
   auto check_server = ag::hook::CheckServer::Start(check_options);
   if (!check_server.ok()) {
     std::fprintf(stderr, "agentgate-mirror: check server: %s\n",
@@ -67,7 +75,6 @@ int main(int argc, char** argv) {
   // Replay and sync workers (src/replay, src/sync): started before serving,
   // stopped after the server returns.
   ag::sync::SyncWorker sync_worker(*config);
-  ag::replay::ReplayWorker replay_worker(*config);
   if (ag::Status s = replay_worker.Start(); !s.ok()) {
     std::fprintf(stderr, "agentgate-mirror: replay worker: %s\n", s.ToString().c_str());
     return 2;
@@ -85,7 +92,8 @@ int main(int argc, char** argv) {
                  review_policy.status().ToString().c_str());
   }
   ag::control::ReviewServices review;
-  if (ag::Status s = review.Start(**config, review_policy.ok() ? review_policy->get() : nullptr);
+  if (ag::Status s = review.Start(**config, review_policy.ok() ? review_policy->get() : nullptr,
+                                  wake_replay);
       !s.ok()) {
     std::fprintf(stderr, "agentgate-mirror: review services: %s\n", s.ToString().c_str());
     return 2;

@@ -124,12 +124,15 @@ class ConfigParser {
       }
     }
     if (const Field* f = top->Get("replay")) {
-      if (auto m = r_.ReadMap(f->value, "replay", {"max_attempts", "backoff_max"})) {
+      if (auto m = r_.ReadMap(f->value, "replay", {"max_attempts", "backoff_max", "poll_interval"})) {
         if (const Field* a = m->Get("max_attempts")) {
           if (auto v = r_.Int(*a, 1, kMaxReplayAttempts)) c->replay_max_attempts = int(*v);
         }
         if (const Field* b = m->Get("backoff_max")) {
           if (auto d = PositiveDuration(*b)) c->replay_backoff_max = *d;
+        }
+        if (const Field* p = m->Get("poll_interval")) {
+          if (auto d = PositiveDuration(*p)) c->replay_poll_interval = *d;
         }
       }
     }
@@ -475,6 +478,8 @@ Status SaveConfig(const Config& c, const std::string& path) {
     out << YAML::Key << "max_attempts" << YAML::Value << c.replay_max_attempts;
     out << YAML::Key << "backoff_max" << YAML::Value
         << policy::FormatDuration(c.replay_backoff_max);
+    out << YAML::Key << "poll_interval" << YAML::Value
+        << policy::FormatDuration(c.replay_poll_interval);
     out << YAML::EndMap;
     const ServerLimits& l = c.limits;
     out << YAML::Key << "limits" << YAML::Value << YAML::BeginMap;

@@ -73,6 +73,9 @@ struct Config {
   std::string git_http_backend = "/usr/lib/git-core/git-http-backend";
   std::string webhook_url;      // notified of new pending requests; empty = none
   std::chrono::seconds replay_backoff_max{300};
+  // How often the replay worker looks for work on its own (retries that came
+  // due); approvals and policy-approved pushes wake it at once.
+  std::chrono::seconds replay_poll_interval{2};
   int replay_max_attempts = 8;
   ServerLimits limits;
   std::vector<RepoConfig> repos;

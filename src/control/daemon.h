@@ -11,6 +11,7 @@
 // Thread-safety: Start() and Stop() from the controlling thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "config/config.h"
@@ -28,12 +29,15 @@ class ReviewServices {
   ReviewServices& operator=(const ReviewServices&) = delete;
 
   // `policy` may be null (no default reviewers: requests that name none
-  // cannot be approved). Starts nothing when one part fails.
-  Status Start(const config::Config& config, const policy::Policy* policy) {
+  // cannot be approved). `on_approved` runs after a reviewer's command left a
+  // request approved (may be empty). Starts nothing when one part fails.
+  Status Start(const config::Config& config, const policy::Policy* policy,
+               std::function<void()> on_approved = {}) {
     review::ReviewSettings settings = review::SettingsFrom(config, policy);
     ControlServerOptions co;
     co.socket_path = config.control_socket;
     co.db_path = config.db_path();
+    co.on_approved = std::move(on_approved);
     server_ = std::make_unique<ControlServer>(co, settings);
     review::SweeperOptions so;
     so.db_path = config.db_path();

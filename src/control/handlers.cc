@@ -140,6 +140,7 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
     AG_ASSIGN_OR_RETURN(std::string comment, Str(req, "comment", false));
     AG_ASSIGN_OR_RETURN(review::DecisionResult d,
                         review::Approve(db, *ctx.settings, id, reviewer, b, comment));
+    if (d.status == store::RequestStatus::kApproved && ctx.on_approved) ctx.on_approved();
     return DecisionJson(d);
   }
   if (cmd == "reject") {
@@ -159,6 +160,7 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
   if (cmd == "retry") {
     AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
     AG_ASSIGN_OR_RETURN(review::DecisionResult d, review::Retry(db, *ctx.settings, id, reviewer));
+    if (d.status == store::RequestStatus::kApproved && ctx.on_approved) ctx.on_approved();
     return DecisionJson(d);
   }
   return Status::InvalidArgument("unknown command '" + cmd.substr(0, 40) + "'");

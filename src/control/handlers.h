@@ -5,6 +5,7 @@
 // Thread-safety: HandleRequest uses only `db` (one thread) and const inputs.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "control/peer.h"
@@ -17,6 +18,9 @@ namespace ag::control {
 struct HandlerContext {
   const review::ReviewSettings* settings = nullptr;  // REQUIRES: set
   ShowOptions show;
+  // Called after a command left a request `approved` (approve with quorum
+  // reached, retry): agentgate-mirror wakes the replay worker. May be empty.
+  std::function<void()> on_approved;
 };
 
 // Runs one command for `peer`. Never throws; every failure is an error

@@ -52,6 +52,7 @@ ControlServer::ControlServer(ControlServerOptions options, review::ReviewSetting
     : options_(std::move(options)), settings_(std::move(settings)) {
   ctx_.settings = &settings_;
   ctx_.show = options_.show;
+  ctx_.on_approved = options_.on_approved;
 }
 
 ControlServer::~ControlServer() { Stop(); }

@@ -38,6 +38,8 @@ struct ControlServerOptions {
   int max_connections = 32;                    // served at once; more are told to retry
   int max_requests_per_connection = 100;
   ShowOptions show;
+  // See HandlerContext::on_approved. Default none.
+  std::function<void()> on_approved;
 };
 
 class ControlServer {

@@ -191,10 +191,11 @@ void CheckServer::Serve(int fd) {
   FILE* out = ::open_memstream(&buf, &size);
   if (!out) return reply(1, "agentgate: push refused: out of memory\n");
   int exit_code = 1;
+  bool approved = false;
   if (hook == "pre-receive") {
     exit_code = RunPreReceiveWith(options, inv, input, out, cache_.get());
   } else if (hook == "post-receive") {
-    exit_code = RunPostReceiveWith(options, inv, input, out, cache_.get());
+    exit_code = RunPostReceiveWith(options, inv, input, out, cache_.get(), &approved);
   } else {
     std::fprintf(out, "agentgate: push refused: unknown hook '%s'\n", hook.substr(0, 40).c_str());
   }
@@ -203,6 +204,7 @@ void CheckServer::Serve(int fd) {
   std::string output(buf, size);
   ::free(buf);
   reply(exit_code, output);
+  if (approved && options_.on_approved) options_.on_approved();
 }
 
 Result<int> DelegateHook(const std::string& socket_path, std::string_view hook,

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -39,6 +40,10 @@ struct CheckServerOptions {
   // Stop() waits this long for hooks being served, then cuts their
   // connections (a cut pre-receive refuses its push). Default 60 s.
   std::chrono::milliseconds stop_grace{60000};
+  // Called (after the hook has its answer) when a push landed a request a
+  // policy rule approved: agentgate-mirror wakes the replay worker. May be
+  // empty; must be cheap and thread-safe.
+  std::function<void()> on_approved;
 };
 
 class CheckServer {

@@ -59,8 +59,11 @@ int RunPreReceive(const HookOptions& options, std::string_view ref_updates, FILE
 int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocation,
                       std::string_view ref_updates, FILE* out, HookCache* cache);
 // Returns 0; problems are reported, since git cannot undo the push anymore.
+// *approved (optional) becomes true when a landed request is approved (a
+// policy rule allowed it), so the caller can wake the replay worker.
 int RunPostReceive(const HookOptions& options, std::string_view ref_updates, FILE* out);
 int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocation,
-                       std::string_view ref_updates, FILE* out, HookCache* cache);
+                       std::string_view ref_updates, FILE* out, HookCache* cache,
+                       bool* approved = nullptr);
 
 }  // namespace ag::hook

@@ -16,7 +16,7 @@ int RunPostReceive(const HookOptions& options, std::string_view input, FILE* out
 }
 
 int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocation,
-                       std::string_view input, FILE* out, HookCache* cache) {
+                       std::string_view input, FILE* out, HookCache* cache, bool* approved) {
   auto warn = [out](const std::string& what, const Status& s) {
     std::fprintf(out, "agentgate: warning: %s: %s\n", what.c_str(), s.message().c_str());
     LogWarn("post_receive.failed", {{"what", what}, {"error", s.ToString()}});
@@ -66,6 +66,7 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
     Status published = git::PublishRequestState(repo->get(), id, status, u.new_oid, /*pin=*/true);
     if (!published.ok()) warn("cannot publish the state of request " + std::to_string(id), published);
     if (r->status == store::RequestStatus::kApproved) {
+      if (approved) *approved = true;
       std::fprintf(out, "agentgate: request %lld (%s) is approved by policy and queued for upstream\n",
                    static_cast<long long>(id), u.ref_name.c_str());
     } else {

@@ -45,7 +45,7 @@ control_socket: /run/ag.sock
 server_key_file: keys/server.key
 git_http_backend: /usr/lib/git-core/git-http-backend
 webhook_url: "https://hooks.example.com/T000"
-replay: {max_attempts: 3, backoff_max: 10m}
+replay: {max_attempts: 3, backoff_max: 10m, poll_interval: 1h}
 limits: {max_body: 1GiB, max_header: 32KiB, request_timeout: 30m, idle_timeout: 15s,
          max_concurrent: 10, max_concurrent_per_identity: 2}
 repos:
@@ -89,6 +89,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.limits.max_body_bytes, 4ull << 30);
   EXPECT_EQ(c.limits.max_concurrent, 64u);
   EXPECT_EQ(c.replay_max_attempts, 8);
+  EXPECT_EQ(c.replay_poll_interval, std::chrono::seconds(2));
   EXPECT_EQ(c.db_path(), "/var/lib/agentgate/agentgate.db");
   EXPECT_EQ(c.key_path(), "/var/lib/agentgate/server.key");
   EXPECT_TRUE(c.repos.empty());
@@ -108,6 +109,7 @@ TEST(ConfigTest, FullModel) {
   EXPECT_EQ(c.webhook_url, "https://hooks.example.com/T000");
   EXPECT_EQ(c.replay_max_attempts, 3);
   EXPECT_EQ(c.replay_backoff_max, std::chrono::minutes(10));
+  EXPECT_EQ(c.replay_poll_interval, std::chrono::hours(1));
   EXPECT_EQ(c.limits.max_body_bytes, 1ull << 30);
   EXPECT_EQ(c.limits.max_header_bytes, 32u << 10);
   EXPECT_EQ(c.limits.request_timeout, std::chrono::minutes(30));
@@ -161,6 +163,7 @@ void ExpectSame(const Config& a, const Config& b) {
   EXPECT_EQ(a.webhook_url, b.webhook_url);
   EXPECT_EQ(a.replay_backoff_max, b.replay_backoff_max);
   EXPECT_EQ(a.replay_max_attempts, b.replay_max_attempts);
+  EXPECT_EQ(a.replay_poll_interval, b.replay_poll_interval);
   EXPECT_EQ(a.limits.max_body_bytes, b.limits.max_body_bytes);
   EXPECT_EQ(a.limits.max_header_bytes, b.limits.max_header_bytes);
   EXPECT_EQ(a.limits.request_timeout, b.limits.request_timeout);
@@ -273,6 +276,7 @@ TEST(ConfigTest, ProblemsHavePositions) {
       {"webhook_url: ftp://x\n", "1:14: webhook_url must start with https://"},
       {"replay: {max_attempts: 0}\n", "1:24: max_attempts: 0 is out of range"},
       {"replay: {backoff_max: 5}\n", "1:23: backoff_max: bad duration '5'"},
+      {"replay: {poll_interval: 0s}\n", "1:25: poll_interval:"},
       {"limits: {max_body: 4GB}\n", "1:20: max_body: bad size '4GB'"},
       {"limits: {max_header: 10}\n", "1:22: max_header: must be between 1KiB"},
       {"limits: {idle_timeout: 0}\n", "1:24: idle_timeout: must be longer than 0"},

@@ -29,8 +29,11 @@ class FlowTest : public ::testing::Test {
     ASSERT_NE(at, std::string::npos);
     policy.replace(at, 29, "users: [" + ShOut("id -un") + "]");
     WriteFile(t + "/policy.yaml", policy);
+    // The replay worker never looks for work on its own here: only the
+    // approval's wake-up can start the replay this test waits for.
     WriteFile(config_, "data_dir: " + t + "/data\npolicy: " + t + "/policy.yaml\nlisten: 127.0.0.1:" +
                            std::to_string(port_) + "\ncontrol_socket: " + t + "/control.sock\n" +
+                           "replay: {poll_interval: 1h}\n" +
                            "tokens:\n  - identity: agent-ci\n    groups: [agents]\n    sha256: " +
                            Sha256Hex(agent_token_) + "\n");
     CmdResult add = Cmd(Bin("agentgate") + " repo add demo --upstream " + upstream_.url() +

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -21,10 +22,12 @@ class CheckServerTest : public HookFixture {
     o.config_path = config_;
     o.socket_path = hook::HookSocketPath(root_ + "/data");
     o.stop_grace = stop_grace;
+    o.on_approved = [this] { ++approvals_; };
     auto s = hook::CheckServer::Start(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
+  std::atomic<int> approvals_{0};  // on_approved calls
 };
 
 TEST_F(CheckServerTest, HooksDelegateToTheServer) {
@@ -106,6 +109,27 @@ TEST_F(CheckServerTest, ServerThatDiesMidRequestRefusesThePush) {
   EXPECT_NE(r.output.find("the check server did not answer"), std::string::npos) << r.output;
   EXPECT_EQ(BareRef("refs/heads/agent/k"), "");
   EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(CheckServerTest, PolicyApprovedPushWakesTheReplayWorker) {
+  // agentgate-mirror wakes its replay worker through on_approved: once for a
+  // push a rule approved, never for one held for review.
+  UsePolicyFile(std::string(AG_SOURCE_DIR) + "/policies/examples/docs-auto-approve.yaml");
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/docs").exit_code, 0);
+  Write("src/app.py", "print(2)\n");
+  Commit("code");
+  ASSERT_EQ(Push("agent/docs").exit_code, 0);
+  EXPECT_EQ(approvals_.load(), 0);  // held
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/docs2 main").exit_code, 0);
+  Write("docs/guide.md", "a better guide\n");
+  Commit("docs");
+  RunResult r = Push("agent/docs2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("approved by policy"), std::string::npos) << r.output;
+  server->Stop();  // the call comes after the answer: join the workers first
+  EXPECT_EQ(approvals_.load(), 1);
 }
 
 TEST_F(CheckServerTest, StopCutsAClientThatNeverFinishes) {
