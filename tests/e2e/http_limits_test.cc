@@ -177,22 +177,30 @@ TEST(HttpLimitsTest, PerIdentityConcurrencyIs429) {
   MirrorServer server(options);
   ASSERT_TRUE(server.Start().ok()) << server.Log();
   std::string gate = server.dir() + "/gate";
+  std::string started = server.dir() + "/hook-started";
   testing::WriteFile(gate, "");
-  // The hook holds the push open until the gate file goes (at most 30 s).
+  // The hook says it runs (the push's POST is then in flight, not just its
+  // first GET), and holds the push open until the gate file goes (at most 30 s).
   server.InstallHook("demo", "pre-receive",
-                     "#!/bin/sh\ni=0\nwhile [ -e " + gate + " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0\n");
+                     "#!/bin/sh\ntouch " + started + "\ni=0\nwhile [ -e " + gate +
+                         " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\nexit 0\n");
   testing::RunResult push;
   std::thread pusher([&] {
     push = server.Shell("git init -q p && cd p && git commit -q --allow-empty -m p && git push -q " +
                         Quote(server.AuthUrl("demo")) + " HEAD:main");
   });
-  // Wait until the push is in flight.
+  // Wait until the push's hook runs.
   bool in_flight = false;
-  for (int i = 0; i < 200 && !in_flight; ++i) {
-    in_flight = server.Request(Get("/metrics")).body.find("agentgate_http_in_flight 1") != std::string::npos;
+  for (int i = 0; i < 400 && !in_flight; ++i) {
+    in_flight = ::access(started.c_str(), F_OK) == 0;
     if (!in_flight) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_TRUE(in_flight);
+  if (!in_flight) {
+    ::unlink(gate.c_str());
+    pusher.join();
+    FAIL() << "the push's hook never ran: " << push.output << server.Log();
+  }
+  EXPECT_NE(server.Request(Get("/metrics")).body.find("agentgate_http_in_flight 1"), std::string::npos);
   HttpResponse r = server.Request(Get("/demo.git/info/refs?service=git-upload-pack",
                                       "Authorization: Bearer " + server.token() + "\r\n"));
   EXPECT_EQ(r.status, 429) << r.head;
