@@ -99,10 +99,13 @@ Status PublishRequestState(git_repository* repo, int64_t id, std::string_view st
   while (git_reference_next_name(&name, it) == 0) {
     if (target != name) stale.emplace_back(name);
   }
-  if (IsZeroOid(new_hex)) return Status::Ok();
   std::string msg = "agentgate: request " + std::to_string(id) + " " + std::string(status);
-  AG_RETURN_IF_ERROR(SetRef(repo, target, new_hex, msg));
-  if (pin) {
+  if (IsZeroOid(new_hex)) {
+    stale.push_back(target);  // nothing to point at: no state ref at all
+  } else {
+    AG_RETURN_IF_ERROR(SetRef(repo, target, new_hex, msg));
+  }
+  if (pin && !IsZeroOid(new_hex)) {
     AG_RETURN_IF_ERROR(SetRef(repo, "refs/agentgate/requests/" + std::to_string(id), new_hex, msg));
   }
   for (const std::string& s : stale) AG_RETURN_IF_ERROR(SetRef(repo, s, kZeroOid, msg));

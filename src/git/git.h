@@ -69,10 +69,11 @@ Status SetRef(git_repository* repo, const std::string& ref_name, std::string_vie
 // Resolves `ref_name` to an oid hex; NotFound when it does not exist.
 Result<std::string> ResolveRef(git_repository* repo, const std::string& ref_name);
 
-// Points refs/agentgate/state/<id>/<status> at `new_hex` and removes the
+// Points refs/agentgate/state/<id>/<status> at `new_hex` (the request's tip,
+// store::StateTip: the deleted tip for a ref deletion) and removes the
 // request's other state refs, so `git ls-remote <mirror> 'refs/agentgate/*'`
 // shows each request's current status. Also pins refs/agentgate/requests/<id>
-// when `pin` is true.
+// when `pin` is true. A zero `new_hex` only removes the state refs.
 Status PublishRequestState(git_repository* repo, int64_t id, std::string_view status,
                            std::string_view new_hex, bool pin);
 

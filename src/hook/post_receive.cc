@@ -53,7 +53,7 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
     for (int64_t old_id : superseded) {
       Result<store::Request> old_request = store::GetRequest(*db, old_id);
       if (!old_request.ok()) continue;
-      Status s = git::PublishRequestState(repo->get(), old_id, "superseded", old_request->new_oid,
+      Status s = git::PublishRequestState(repo->get(), old_id, "superseded", store::StateTip(*old_request),
                                           /*pin=*/false);
       if (!s.ok()) warn("cannot publish the state of request " + std::to_string(old_id), s);
     }
@@ -63,7 +63,7 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
       continue;
     }
     std::string_view status = store::StatusName(r->status);
-    Status published = git::PublishRequestState(repo->get(), id, status, u.new_oid, /*pin=*/true);
+    Status published = git::PublishRequestState(repo->get(), id, status, store::StateTip(*r), /*pin=*/true);
     if (!published.ok()) warn("cannot publish the state of request " + std::to_string(id), published);
     if (r->status == store::RequestStatus::kApproved) {
       if (approved) *approved = true;

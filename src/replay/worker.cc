@@ -45,7 +45,7 @@ Status Finish(Job& j, RequestStatus to, const std::string& reason, const char* k
                                                 j.options.actor, reason, kind));
     AG_RETURN_IF_ERROR(tx.Commit());
   }
-  Status pub = git::PublishRequestState(j.repo, j.r.id, store::StatusName(to), j.r.new_oid, false);
+  Status pub = git::PublishRequestState(j.repo, j.r.id, store::StatusName(to), store::StateTip(j.r), false);
   if (!pub.ok()) LogWarn("replay.publish_failed", {{"id", std::to_string(j.r.id)}, {"error", pub.message()}});
   return Status::Ok();
 }
@@ -101,7 +101,7 @@ Status RetryLater(Job& j, const config::Config& config, const std::string& error
         "attempt " + std::to_string(attempts) + " failed: " + error, "replay.attempt"));
     AG_RETURN_IF_ERROR(tx.Commit());
   }
-  Status pub = git::PublishRequestState(j.repo, j.r.id, "approved", j.r.new_oid, false);
+  Status pub = git::PublishRequestState(j.repo, j.r.id, "approved", store::StateTip(j.r), false);
   if (!pub.ok()) LogWarn("replay.publish_failed", {{"id", std::to_string(j.r.id)}, {"error", pub.message()}});
   ++j.stats.retried;
   LogWarn("replay.attempt_failed", {{"id", std::to_string(j.r.id)}, {"repo", j.r.repo},
@@ -313,7 +313,7 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
       AG_RETURN_IF_ERROR(st);
       AG_RETURN_IF_ERROR(tx.Commit());
       r.status = RequestStatus::kReplaying;
-      Status pub = git::PublishRequestState(repo, r.id, "replaying", r.new_oid, false);
+      Status pub = git::PublishRequestState(repo, r.id, "replaying", store::StateTip(r), false);
       if (!pub.ok()) LogWarn("replay.publish_failed", {{"id", std::to_string(r.id)}, {"error", pub.message()}});
     } else {
       LogInfo("replay.resume", {{"id", std::to_string(r.id)}, {"repo", r.repo}, {"ref", r.ref}});

@@ -52,9 +52,9 @@ Result<int> LandStranded(store::Db& db, const ReviewSettings& settings, int64_t 
         (void)PublishState(settings, *old_request);
       }
     }
-    if (auto now = store::GetRequest(db, id); now.ok() && !git::IsZeroOid(now->new_oid)) {
+    if (auto now = store::GetRequest(db, id); now.ok()) {
       Status s = git::PublishRequestState(repo->get(), id, store::StatusName(now->status),
-                                          now->new_oid, /*pin=*/true);
+                                          store::StateTip(*now), /*pin=*/true);
       if (!s.ok()) LogWarn("review.publish_failed", {{"request", std::to_string(id)}, {"error", s.ToString()}});
     }
   }

@@ -306,7 +306,7 @@ Result<git::RepoPtr> OpenMirrorRepo(const ReviewSettings& settings, const std::s
 Status PublishState(const ReviewSettings& settings, const store::Request& r) {
   auto repo = OpenMirrorRepo(settings, r.repo);
   Status s = repo.ok() ? git::PublishRequestState(repo->get(), r.id, store::StatusName(r.status),
-                                                  r.new_oid, /*pin=*/false)
+                                                  store::StateTip(r), /*pin=*/false)
                        : repo.status();
   if (!s.ok()) {
     LogWarn("review.publish_failed", {{"request", std::to_string(r.id)},

@@ -75,6 +75,14 @@ Status TransitionRequest(Db& db, int64_t id, RequestStatus from, RequestStatus t
 
 Result<Request> GetRequest(Db& db, int64_t id);
 
+// The commit a request's refs point at (refs/agentgate/requests/<id> and
+// refs/agentgate/state/<id>/<status>): its new tip, or for a ref deletion the
+// tip being deleted, so a held deletion has a state ref to follow and the
+// deleted history stays reachable for review and audit.
+inline const std::string& StateTip(const Request& r) {
+  return r.new_oid.find_first_not_of('0') == std::string::npos ? r.old_oid : r.new_oid;
+}
+
 struct RequestFilter {
   std::string repo;                     // empty = any
   std::optional<RequestStatus> status;  // unset = any

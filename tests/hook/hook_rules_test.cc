@@ -191,6 +191,32 @@ TEST_F(HookRulesTest, RefDeletionIsBlocked) {
   EXPECT_NE(BareRef("refs/heads/agent/doomed"), "");
 }
 
+TEST_F(HookRulesTest, HeldRefDeletionHasStateRefsOnTheDeletedTip) {
+  // A policy that holds deletions for a human instead of blocking them.
+  std::string policy = ReadFileOrEmpty(std::string(AG_SOURCE_DIR) + "/policies/default.yaml");
+  size_t at = policy.find("kind: ref_deletion\n    outcome: block");
+  ASSERT_NE(at, std::string::npos);
+  policy.replace(at, std::string("kind: ref_deletion\n    outcome: block").size(),
+                 "kind: ref_deletion\n    outcome: hold");
+  UsePolicy(policy);
+  Branch("agent/gone");
+  Commit("soon deleted");
+  std::string tip = Head();
+  ASSERT_EQ(Push("agent/gone").exit_code, 0);
+  RunResult r = Push(":agent/gone");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Machine(r.output, "refs/heads/agent/gone")["outcome"], "hold") << r.output;
+  EXPECT_EQ(BareRef("refs/heads/agent/gone"), "");
+  auto reqs = Requests();  // newest first
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].new_oid, std::string(40, '0'));
+  EXPECT_EQ(reqs[0].status, store::RequestStatus::kPending);
+  std::string id = std::to_string(reqs[0].id);
+  // The agent can follow it, and the deleted history stays reachable.
+  EXPECT_EQ(BareRef("refs/agentgate/state/" + id + "/pending"), tip);
+  EXPECT_EQ(BareRef("refs/agentgate/requests/" + id), tip);
+}
+
 TEST_F(HookRulesTest, TagPushIsBlocked) {
   ASSERT_EQ(Git(work_, "tag -a v1 -m v1").exit_code, 0);
   RunResult r = Push("v1");
