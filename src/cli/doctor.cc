@@ -94,7 +94,7 @@ void CheckHook(Report& r, const std::string& repo, const std::string& dir, const
   Result<std::string> text = ReadFile(path, 1 << 20);
   if (!text.ok()) {
     r.Fail("repo " + repo + ": no " + name + " hook at " + path,
-           "agentgate repo add " + repo + " (installs the hooks)");
+           "agentgate repo hooks " + repo + " (installs the hooks)");
     return;
   }
   if (::access(path.c_str(), X_OK) != 0) {
@@ -103,7 +103,7 @@ void CheckHook(Report& r, const std::string& repo, const std::string& dir, const
   }
   if (text->find(program) == std::string::npos) {
     r.Fail("repo " + repo + ": " + path + " does not run " + program,
-           "agentgate repo add " + repo + " (reinstalls the hooks)");
+           "agentgate repo hooks " + repo + " (reinstalls the hooks)");
     return;
   }
   r.Ok("repo " + repo + ": " + name + " hook runs " + program);

@@ -6,10 +6,16 @@
 //   first fetch of upstream; then records the repo in the config file
 //   (atomically). Refuses a name or a path that is already in use.
 //
-// The hooks run <folder of this program>/agentgate-pre-receive and
-// agentgate-post-receive with the absolute config path and the repo name.
+// `agentgate repo hooks NAME [--config FILE]`
+//   rewrites the hook files of a configured repo's mirror (after an upgrade
+//   or a move of the programs; hooks of earlier versions were shell scripts).
 //
-// Exit codes: 0 created, 1 refused (name or path in use), 2 usage or system error.
+// The hooks are hook files: git starts <folder of this program>/agentgate-
+// pre-receive (post-receive) from their #! line, and the program reads the
+// absolute config path, the repo name and the check server's socket below it.
+//
+// Exit codes: 0 done, 1 refused (add: name or path in use; hooks: no such
+// repo), 2 usage or system error.
 #include <limits.h>
 #include <unistd.h>
 
@@ -34,9 +40,30 @@ std::string BinDir() {
   return std::filesystem::path(buf).parent_path().string();
 }
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "agentgate repo add: %s\n", s.message().c_str());
-  return s.code() == Code::kAlreadyExists ? kExitRefused : kExitError;
+int Fail(const Status& s, const char* command = "add") {
+  std::fprintf(stderr, "agentgate repo %s: %s\n", command, s.message().c_str());
+  return s.code() == Code::kAlreadyExists || s.code() == Code::kNotFound ? kExitRefused : kExitError;
+}
+
+int Hooks(const std::string& config_arg, const std::string& name) {
+  std::error_code ec;
+  std::string config_path = std::filesystem::absolute(config_arg, ec).lexically_normal().string();
+  auto loaded = config::LoadConfig(config_path);
+  if (!loaded.ok()) return Fail(loaded.status(), "hooks");
+  const config::RepoConfig* repo = (*loaded)->FindRepo(name);
+  if (!repo) return Fail(Status::NotFound("no repo named '" + name + "' in " + config_path), "hooks");
+  const std::string path = sync::MirrorPath(**loaded, *repo);
+  if (!std::filesystem::is_directory(path + "/objects", ec)) {
+    return Fail(Status::NotFound("no mirror at " + path + " (agentgate repo add creates it)"), "hooks");
+  }
+  sync::CreateOptions options;
+  options.config_path = config_path;
+  options.bindir = BinDir();
+  Status st = sync::InstallHooks(**loaded, *repo, options);
+  if (!st.ok()) return Fail(st, "hooks");
+  std::printf("installed %s/hooks/pre-receive and post-receive (running %s/agentgate-*)\n",
+              path.c_str(), options.bindir.c_str());
+  return kExitOk;
 }
 
 int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_interval) {
@@ -113,15 +140,23 @@ int RunRepo(int argc, char** argv) {
                   "HTTP Basic user name for the token (default x-access-token)");
   add->add_option("--ssh-known-hosts", repo.ssh_known_hosts, "known_hosts file for ssh upstreams");
   add->add_option("--sync-interval", sync_interval, "seconds between syncs (default 60, 0 = none)");
+  CLI::App* hooks = app.add_subcommand("hooks", "rewrite the hooks of a configured repo's mirror");
+  std::string hooks_name;
+  hooks->add_option("name", hooks_name, "configured repo name")->required();
+  hooks->add_option("--config", config_path,
+                    "config file (default $AGENTGATE_CONFIG, else /etc/agentgate/agentgate.yaml)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitError;
   }
+  if (hooks->parsed()) return Hooks(config_path, hooks_name);
   return Add(config_path, repo, sync_interval);
 }
 
 }  // namespace
-AG_REGISTER_COMMAND(repo, "repo", "add a mirrored repository (repo add NAME --upstream URL)",
+AG_REGISTER_COMMAND(repo, "repo",
+                    "add a mirrored repository (repo add NAME --upstream URL), or rewrite its "
+                    "hooks (repo hooks NAME)",
                     RunRepo);
 }  // namespace ag::cli

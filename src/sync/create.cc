@@ -31,6 +31,26 @@ std::string HookFile(const config::Config& config, const config::RepoConfig& rep
          "\n--socket=" + config.hook_socket_path() + "\n";
 }
 
+Status CheckHookOptions(const config::Config& config, const config::RepoConfig& repo,
+                        const CreateOptions& options) {
+  if (options.config_path.empty() || options.config_path[0] != '/') {
+    return Status::InvalidArgument("the config path written into the hooks must be absolute");
+  }
+  // Hook files hold one flag per line, behind a #! line the kernel limits.
+  for (const std::string* v : {&options.config_path, &config.data_dir, &options.bindir, &repo.name}) {
+    if (v->find_first_of("\n\r") != std::string::npos) {
+      return Status::InvalidArgument("a path or name with a line break cannot go into a hook: " + *v);
+    }
+  }
+  // The kernel ends a #! program at the first blank and reads 255 bytes of it.
+  if (options.bindir.find_first_of(" \t") != std::string::npos ||
+      options.bindir.size() + sizeof("#!/agentgate-post-receive") > 255) {
+    return Status::InvalidArgument("the hooks cannot start programs from " + options.bindir +
+                                   " (a #! line allows no blanks and 255 bytes)");
+  }
+  return Status::Ok();
+}
+
 Status Build(const config::Config& config, const config::RepoConfig& repo,
              const CreateOptions& options, const std::string& path) {
   git_repository_init_options init = GIT_REPOSITORY_INIT_OPTIONS_INIT;
@@ -49,13 +69,7 @@ Status Build(const config::Config& config, const config::RepoConfig& repo,
   AG_RETURN_IF_ERROR(SetConfig(mirror.get(), "http.receivepack", "true"));
   mirror.reset();
 
-  std::error_code ec;
-  std::filesystem::create_directories(path + "/hooks", ec);
-  if (ec) return Status::Io("cannot create " + path + "/hooks: " + ec.message());
-  for (const char* hook : {"pre-receive", "post-receive"}) {
-    AG_RETURN_IF_ERROR(WriteFileAtomic(path + "/hooks/" + hook,
-                                       HookFile(config, repo, options, hook), 0755));
-  }
+  AG_RETURN_IF_ERROR(InstallHooks(config, repo, options));
   AG_ASSIGN_OR_RETURN(SyncResult first, SyncRepo(config, repo, nullptr));
   LogInfo("repo.created", {{"repo", repo.name}, {"path", path},
                            {"head", first.default_branch.empty() ? "refs/heads/main" : first.default_branch},
@@ -65,27 +79,27 @@ Status Build(const config::Config& config, const config::RepoConfig& repo,
 
 }  // namespace
 
+Status InstallHooks(const config::Config& config, const config::RepoConfig& repo,
+                    const CreateOptions& options) {
+  AG_RETURN_IF_ERROR(CheckHookOptions(config, repo, options));
+  const std::string path = MirrorPath(config, repo);
+  std::error_code ec;
+  std::filesystem::create_directories(path + "/hooks", ec);
+  if (ec) return Status::Io("cannot create " + path + "/hooks: " + ec.message());
+  for (const char* hook : {"pre-receive", "post-receive"}) {
+    AG_RETURN_IF_ERROR(WriteFileAtomic(path + "/hooks/" + hook,
+                                       HookFile(config, repo, options, hook), 0755));
+  }
+  return Status::Ok();
+}
+
 Status CreateMirror(const config::Config& config, const config::RepoConfig& repo,
                     const CreateOptions& options) {
   git::GitInit();
   const std::string path = MirrorPath(config, repo);
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return Status::AlreadyExists(path + " already exists");
-  if (options.config_path.empty() || options.config_path[0] != '/') {
-    return Status::InvalidArgument("the config path baked into the hooks must be absolute");
-  }
-  // Hook files hold one flag per line, behind a #! line the kernel limits.
-  for (const std::string* v : {&options.config_path, &config.data_dir, &options.bindir, &repo.name}) {
-    if (v->find_first_of("\n\r") != std::string::npos) {
-      return Status::InvalidArgument("a path or name with a line break cannot go into a hook: " + *v);
-    }
-  }
-  // The kernel ends a #! program at the first blank and reads 255 bytes of it.
-  if (options.bindir.find_first_of(" \t") != std::string::npos ||
-      options.bindir.size() + sizeof("#!/agentgate-post-receive") > 255) {
-    return Status::InvalidArgument("the hooks cannot start programs from " + options.bindir +
-                                   " (a #! line allows no blanks and 255 bytes)");
-  }
+  AG_RETURN_IF_ERROR(CheckHookOptions(config, repo, options));
   Status st = Build(config, repo, options, path);
   if (!st.ok()) std::filesystem::remove_all(path, ec);
   return st;

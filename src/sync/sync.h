@@ -61,6 +61,13 @@ struct CreateOptions {
 Status CreateMirror(const config::Config& config, const config::RepoConfig& repo,
                     const CreateOptions& options);
 
+// (Re)writes the hook files of `repo`'s existing mirror, atomically, as
+// CreateMirror does (`agentgate repo hooks`: after an upgrade, a move of the
+// programs, or to repair them). InvalidArgument when a path cannot go into a
+// hook file (not absolute, a line break, a #! line too long or with blanks).
+Status InstallHooks(const config::Config& config, const config::RepoConfig& repo,
+                    const CreateOptions& options);
+
 struct SyncOptions {
   // Upper bound on one sleep of the worker thread. Default 1 s.
   std::chrono::milliseconds tick{1000};

@@ -41,6 +41,16 @@ TEST(RepoAdd, CreatesAWorkingMirrorAndRecordsIt) {
   EXPECT_NE(hook.find("\n--config=" + (dir / "agentgate.yaml") + "\n"), std::string::npos) << hook;
   EXPECT_NE(hook.find("\n--repo=demo\n"), std::string::npos) << hook;
   EXPECT_NE(hook.find("\n--socket=" + dir.path() + "/data/hook.sock\n"), std::string::npos) << hook;
+  // `repo hooks` rewrites them (an upgrade from shell-script hooks, a repair).
+  WriteFile(mirror + "/hooks/pre-receive", "#!/bin/sh\nexit 0\n", 0755);
+  ::unlink((mirror + "/hooks/post-receive").c_str());
+  auto hooks = Cmd(kAgentgate + " repo hooks demo --config " + ShellQuote(dir / "agentgate.yaml"));
+  ASSERT_EQ(hooks.rc, 0) << hooks.out;
+  EXPECT_EQ(ReadAll(mirror + "/hooks/pre-receive"), hook);
+  EXPECT_EQ(ReadAll(mirror + "/hooks/post-receive").rfind("#!" + std::string(AG_BIN_DIR) + "/agentgate-post-receive\n", 0), 0u);
+  auto unknown = Cmd(kAgentgate + " repo hooks nope --config " + ShellQuote(dir / "agentgate.yaml"));
+  EXPECT_EQ(unknown.rc, 1) << unknown.out;
+  EXPECT_NE(unknown.out.find("no repo named 'nope'"), std::string::npos) << unknown.out;
   // A plain git clone of the mirror reads upstream's history.
   auto clone = Cmd("git clone -q " + ShellQuote(mirror) + " " + ShellQuote(dir / "clone"));
   ASSERT_EQ(clone.rc, 0) << clone.out;

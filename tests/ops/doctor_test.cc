@@ -119,7 +119,7 @@ TEST_F(DoctorTest, PushOptionsNotAdvertised) {
 TEST_F(DoctorTest, HookMissingOrForeign) {
   std::filesystem::remove(repo_ + "/hooks/post-receive");
   std::ofstream(repo_ + "/hooks/pre-receive") << "#!/bin/sh\nexit 0\n";
-  ExpectFail({"no post-receive hook", "agentgate repo add demo"});
+  ExpectFail({"no post-receive hook", "agentgate repo hooks demo"});
   ExpectFail({"pre-receive", "does not run agentgate-pre-receive"});
 }
 
