@@ -69,18 +69,22 @@ const char* Env(const char* name) {
   return v && *v ? v : nullptr;
 }
 
-// The full program, beside this one.
+// The full program, beside this one; empty when this one cannot be found
+// (never a bare name: that would resolve against the repository).
 std::string FullProgram() {
   char self[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "agentgate-hook";
+  if (n <= 0) return "";
   std::string path(self, static_cast<size_t>(n));
-  return path.substr(0, path.rfind('/') + 1) + "agentgate-hook";
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return "";
+  return path.substr(0, slash + 1) + "agentgate-hook";
 }
 
 // Replaces this process with the full program; returns only on failure.
 int ExecFull(std::vector<std::string> flags, bool in_process) {
   std::string full = FullProgram();
+  if (full.empty()) return Refuse("cannot find agentgate-hook (/proc/self/exe is not readable)");
   flags.insert(flags.begin(), std::string(kHook));
   if (in_process) flags.insert(flags.begin() + 1, "--in-process");
   std::vector<char*> args;
@@ -101,12 +105,21 @@ bool ReadHookFile(const char* path, std::vector<std::string>* flags) {
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0) {  // EISDIR, EIO: not a hook file we can trust
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > kMaxHookFile) break;
   }
   ::close(fd);
-  if (text.size() > kMaxHookFile) return false;
+  if (text.size() > kMaxHookFile) {
+    errno = EFBIG;
+    return false;
+  }
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
@@ -221,8 +234,14 @@ int main(int argc, char** argv) {
     }
   }
   nlohmann::json request = {{"hook", kHook}, {"repo", repo}, {"env", env}, {"input", input}};
-  std::string line =
-      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string line;
+  try {
+    // Strict: a byte that is not UTF-8 is refused, never replaced (the server
+    // would check a ref name git is not updating).
+    line = request.dump() + "\n";
+  } catch (const nlohmann::json::exception&) {
+    return Refuse("the push carries text that is not UTF-8 (a ref name, a push option or a path)");
+  }
   if (!WriteAll(fd, line)) return Refuse("cannot reach the check server at " + socket_path);
 
   std::string answer;
@@ -230,8 +249,9 @@ int main(int argc, char** argv) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Refuse("the check server did not answer");
+    size_t searched = answer.size();
     answer.append(buf, static_cast<size_t>(n));
-    size_t nl = answer.find('\n');
+    size_t nl = answer.find('\n', searched);
     if (nl != std::string::npos) {
       answer.resize(nl);
       break;
@@ -248,5 +268,7 @@ int main(int argc, char** argv) {
     const std::string& output = reply["output"].get_ref<const std::string&>();
     std::fwrite(output.data(), 1, output.size(), stderr);
   }
-  return reply["exit"].get<int>();
+  // Only an exact 0 accepts (an exit status is taken modulo 256 by the kernel).
+  if (reply["exit"].get<int>() == 0) return 0;
+  return kHook == "post-receive" ? 0 : 1;
 }

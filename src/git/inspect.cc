@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/utf8.h"
+
 namespace ag::git {
 namespace {
 
@@ -120,6 +122,12 @@ Result<std::vector<RefUpdate>> ParseRefUpdates(std::string_view input, size_t ma
     if (!ParseOid(u.old_oid).ok() || !ParseOid(u.new_oid).ok() || u.ref_name.empty()) {
       return Status::InvalidArgument("malformed ref update on line " + std::to_string(line_no));
     }
+    // Everything recorded and shown is UTF-8 text: a ref name git allows
+    // but that is not UTF-8 is refused rather than recorded altered.
+    if (!IsUtf8(u.ref_name)) {
+      return Status::InvalidArgument("the ref name on line " + std::to_string(line_no) +
+                                     " is not UTF-8; agentgate accepts UTF-8 ref names only");
+    }
     out.push_back(std::move(u));
   }
   return out;
@@ -217,8 +225,19 @@ Result<bool> Inspector::WalkQuarantine(const std::vector<std::string>& tips,
   if (boundary.empty()) return true;
   // Existing commits the walk stopped at must be reachable from a ref; the
   // cheap proof is that each is the tip of HEAD or of a pushed ref.
-  std::vector<std::string> names = options_.boundary_refs;
-  names.push_back("HEAD");
+  std::vector<std::string> names;
+  for (const std::string& name : options_.boundary_refs) {
+    if (name.rfind("refs/", 0) == 0) names.push_back(name);  // not FETCH_HEAD and the like
+  }
+  // HEAD counts only as the branch it names: a detached HEAD is no ref.
+  git_reference* head = nullptr;
+  if (git_reference_lookup(&head, repo_, "HEAD") == 0) {
+    ReferencePtr owner(head);
+    if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+      std::string target = git_reference_symbolic_target(head);
+      if (target.rfind("refs/", 0) == 0) names.push_back(target);
+    }
+  }
   for (const std::string& name : names) {
     git_oid id;
     if (git_reference_name_to_id(&id, repo_, name.c_str()) != 0) continue;

@@ -84,13 +84,14 @@ struct InspectOptions {
   // The repository's objects without the push's quarantine (borrowed, may be
   // null; pre-receive sets it). With it and hide_refs, a commit missing from
   // them is new without consulting any ref, and the walk stops at the first
-  // commits that are there. When each of those is the tip of HEAD or of one
-  // of `boundary_refs`, no other ref is read: a push into a repository with
-  // many refs costs what the push brings. Otherwise the walk hides every
-  // ref under refs/ as without it. Default null.
+  // commits that are there. When each of those is the tip of the branch HEAD
+  // names or of one of `boundary_refs`, no other ref is read: a push into a
+  // repository with many refs costs what the push brings. Otherwise the walk
+  // hides every ref under refs/ as without it. Default null.
   git_odb* existing_objects = nullptr;
-  // Refs (full names) whose current tips the walk may stop at: the pushed
-  // refs. HEAD is always one. Default none.
+  // Refs (full names under refs/; others are ignored) whose current tips the
+  // walk may stop at: the pushed refs. HEAD's branch is always one (a
+  // detached HEAD is not). Default none.
   std::vector<std::string> boundary_refs;
 };
 

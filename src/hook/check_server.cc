@@ -53,8 +53,9 @@ Result<std::string> ReadLine(int fd, size_t limit) {
       return ErrnoStatus("read from the check socket");
     }
     if (n == 0) return Status::Unavailable("the check socket closed early");
+    size_t searched = line.size();
     line.append(buf, static_cast<size_t>(n));
-    size_t nl = line.find('\n');
+    size_t nl = line.find('\n', searched);
     if (nl != std::string::npos) {
       line.resize(nl);
       return line;
@@ -224,7 +225,14 @@ Result<int> DelegateHook(const std::string& socket_path, std::string_view hook,
   AG_RETURN_IF_ERROR(SetTimeouts(fd, std::chrono::seconds(600)).WithContext("check socket"));
   json req = {{"hook", hook}, {"repo", options.repo_name}, {"env", invocation.env},
               {"input", input}};
-  Status sent = WriteAll(fd, req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+  std::string request;
+  try {
+    request = req.dump() + "\n";  // strict: never a ref name altered on the way
+  } catch (const json::exception&) {
+    return Status::InvalidArgument(
+        "the push carries text that is not UTF-8 (a ref name, a push option or a path)");
+  }
+  Status sent = WriteAll(fd, request);
   if (!sent.ok()) return Status::Internal(sent.message());
   Result<std::string> line = ReadLine(fd, 64u << 20);
   if (!line.ok()) return Status::Internal("the check server did not answer: " + line.status().message());
@@ -234,7 +242,8 @@ Result<int> DelegateHook(const std::string& socket_path, std::string_view hook,
   }
   std::string output = resp.value("output", "");
   std::fwrite(output.data(), 1, output.size(), out);
-  return resp["exit"].is_number_integer() ? resp["exit"].get<int>() : 1;
+  // Only an exact 0 accepts (an exit status is taken modulo 256).
+  return resp["exit"].is_number_integer() && resp["exit"].get<int>() == 0 ? 0 : 1;
 }
 
 }  // namespace ag::hook

@@ -102,14 +102,22 @@ Result<HookCache::Rules> HookCache::PolicyAndScanner(const std::string& policy_p
 }
 
 Result<std::unique_ptr<store::Db>> HookCache::TakeDb(const std::string& path) {
+  std::vector<std::unique_ptr<store::Db>> stale;  // closed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = idle_dbs_.begin(); it != idle_dbs_.end(); ++it) {
-      if ((*it)->path() == path) {
-        std::unique_ptr<store::Db> db = std::move(*it);
-        idle_dbs_.erase(it);
-        return db;
+    // Connections to another file (the config moved data_dir) are dropped.
+    for (auto it = idle_dbs_.begin(); it != idle_dbs_.end();) {
+      if ((*it)->path() != path) {
+        stale.push_back(std::move(*it));
+        it = idle_dbs_.erase(it);
+      } else {
+        ++it;
       }
+    }
+    if (!idle_dbs_.empty()) {
+      std::unique_ptr<store::Db> db = std::move(idle_dbs_.back());
+      idle_dbs_.pop_back();
+      return db;
     }
   }
   return store::Db::Open(path);

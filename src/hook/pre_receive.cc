@@ -11,6 +11,7 @@
 #include "scan/scanner.h"
 #include "store/audit.h"
 #include "store/requests.h"
+#include "util/utf8.h"
 
 namespace ag::hook {
 namespace {
@@ -51,6 +52,7 @@ Result<std::vector<std::string>> PushOptions(const HookOptions& options,
       return Status::ResourceExhausted("a push option is longer than " +
                                        std::to_string(options.max_push_option_bytes) + " bytes");
     }
+    if (!IsUtf8(value)) return Status::InvalidArgument("push option " + std::to_string(i) + " is not UTF-8");
     std::vector<scan::Finding> found;
     std::vector<scan::SkipNote> skipped;
     Status s = scanner.ScanText("push-option", value, &found, &skipped);

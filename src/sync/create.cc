@@ -42,11 +42,12 @@ Status CheckHookOptions(const config::Config& config, const config::RepoConfig& 
       return Status::InvalidArgument("a path or name with a line break cannot go into a hook: " + *v);
     }
   }
-  // The kernel ends a #! program at the first blank and reads 255 bytes of it.
+  // The kernel ends a #! program at the first blank, and reads 255 bytes of
+  // the line (Linux >= 5.1) or 127 (older kernels): keep to the smaller.
   if (options.bindir.find_first_of(" \t") != std::string::npos ||
-      options.bindir.size() + sizeof("#!/agentgate-post-receive") > 255) {
+      options.bindir.size() + sizeof("#!/agentgate-post-receive") > 127) {
     return Status::InvalidArgument("the hooks cannot start programs from " + options.bindir +
-                                   " (a #! line allows no blanks and 255 bytes)");
+                                   " (a #! line allows no blanks and 127 bytes)");
   }
   return Status::Ok();
 }

@@ -132,6 +132,20 @@ TEST_F(CheckServerTest, PolicyApprovedPushWakesTheReplayWorker) {
   EXPECT_EQ(approvals_.load(), 1);
 }
 
+TEST_F(CheckServerTest, RefNameThatIsNotUtf8IsRefusedNotAltered) {
+  // The hook client refuses to send it (JSON is UTF-8): the server never
+  // sees, records or pins a ref name other than the one git updates.
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/u").exit_code, 0);
+  Commit("x");
+  RunResult r = Push("HEAD:refs/heads/agent/a$(printf '\\377')b");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("not UTF-8"), std::string::npos) << r.output;
+  EXPECT_EQ(server->served(), 0);
+  EXPECT_TRUE(Requests().empty());
+}
+
 TEST_F(CheckServerTest, StopCutsAClientThatNeverFinishes) {
   // A hook that connects and then hangs must not keep the daemon from
   // stopping: after the grace period its connection is cut.

@@ -399,6 +399,37 @@ TEST_F(HookRulesTest, OddRefNamesAndEmptyPushes) {
   EXPECT_EQ(Requests().size(), 1u);
 }
 
+TEST_F(HookRulesTest, DetachedHeadDoesNotCountAsARef) {
+  // HEAD left detached at a commit no ref reaches: building on that commit
+  // must not make it "already inspected".
+  Branch("agent/detached");
+  Write("src/settings.py", "KEY = \"" + FakeAwsKey() + "\"\n");
+  Commit("leak");
+  std::string leak = Head();
+  ASSERT_EQ(Git(bare_, "fetch -q " + Quote(work_) + " agent/detached:refs/tmp/d").exit_code, 0);
+  ASSERT_EQ(Git(bare_, "update-ref --no-deref HEAD " + leak).exit_code, 0);
+  ASSERT_EQ(Git(bare_, "update-ref -d refs/tmp/d").exit_code, 0);
+  Write("src/settings.py", "KEY = os.environ['KEY']\n");
+  Commit("fix");
+  RunResult r = Push("agent/detached");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/detached");
+  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+  EXPECT_EQ(m["findings"][0]["commit"], leak);
+}
+
+TEST_F(HookRulesTest, RefNameThatIsNotUtf8IsRefusedClearly) {
+  // git allows any byte >= 0x80 in a ref name; agentgate records and shows
+  // UTF-8 text, so it refuses such a name instead of recording it altered.
+  Branch("agent/plain");
+  Commit("x");
+  RunResult r = Push("HEAD:refs/heads/agent/a$(printf '\\377')b");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("not UTF-8"), std::string::npos) << r.output;
+  EXPECT_TRUE(Requests().empty());
+  EXPECT_EQ(Git(bare_, "for-each-ref refs/heads/agent").output, "");
+}
+
 TEST_F(HookRulesTest, EveryDecisionIsAudited) {
   Branch("agent/audit");
   Write("certs/x.pem", "k\n");
