@@ -154,6 +154,7 @@ void CheckRepo(Report& r, const config::Config& config, const config::RepoConfig
   }
   replay::SessionOptions so;
   so.ssh_known_hosts = repo.ssh_known_hosts;
+  so.io_timeout = std::min<std::chrono::milliseconds>(config.replay_io_timeout, std::chrono::seconds(20));
   Result<std::unique_ptr<replay::UpstreamSession>> s = replay::UpstreamSession::Connect(
       opened->get(), repo.upstream, *cred, GIT_DIRECTION_FETCH, so);
   if (!s.ok()) {

@@ -124,7 +124,8 @@ class ConfigParser {
       }
     }
     if (const Field* f = top->Get("replay")) {
-      if (auto m = r_.ReadMap(f->value, "replay", {"max_attempts", "backoff_max", "poll_interval"})) {
+      if (auto m = r_.ReadMap(f->value, "replay",
+                              {"max_attempts", "backoff_max", "poll_interval", "io_timeout"})) {
         if (const Field* a = m->Get("max_attempts")) {
           if (auto v = r_.Int(*a, 1, kMaxReplayAttempts)) c->replay_max_attempts = int(*v);
         }
@@ -133,6 +134,9 @@ class ConfigParser {
         }
         if (const Field* p = m->Get("poll_interval")) {
           if (auto d = PositiveDuration(*p)) c->replay_poll_interval = *d;
+        }
+        if (const Field* t = m->Get("io_timeout")) {
+          if (auto d = PositiveDuration(*t)) c->replay_io_timeout = *d;
         }
       }
     }
@@ -480,6 +484,7 @@ Status SaveConfig(const Config& c, const std::string& path) {
         << policy::FormatDuration(c.replay_backoff_max);
     out << YAML::Key << "poll_interval" << YAML::Value
         << policy::FormatDuration(c.replay_poll_interval);
+    out << YAML::Key << "io_timeout" << YAML::Value << policy::FormatDuration(c.replay_io_timeout);
     out << YAML::EndMap;
     const ServerLimits& l = c.limits;
     out << YAML::Key << "limits" << YAML::Value << YAML::BeginMap;

@@ -76,6 +76,9 @@ struct Config {
   // How often the replay worker looks for work on its own (retries that came
   // due); approvals and policy-approved pushes wake it at once.
   std::chrono::seconds replay_poll_interval{2};
+  // An upstream connection (replay, sync, doctor) that moves no data this
+  // long is cut and the attempt retried later (replay/stall.h).
+  std::chrono::seconds replay_io_timeout{120};
   int replay_max_attempts = 8;
   ServerLimits limits;
   std::vector<RepoConfig> repos;

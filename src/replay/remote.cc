@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "replay/stall.h"
+
 namespace ag::replay {
 
 struct UpstreamSession::Payload {
@@ -18,6 +20,7 @@ struct UpstreamSession::Payload {
   bool host_untrusted = false;
   std::vector<RefRejection>* rejections = nullptr;
   std::string remote_text;  // "remote:" lines of the last operation, bounded
+  StallGuard* guard = nullptr;  // of the call in progress; data moving resets it
 };
 
 namespace {
@@ -108,6 +111,25 @@ int CertificateCb(git_cert* cert, int valid, const char* host, void* data) {
   return GIT_ECERTIFICATE;
 }
 
+void Moved(UpstreamSession::Payload* p) {
+  if (p->guard) p->guard->Progress();
+}
+
+int TransferCb(const git_indexer_progress*, void* data) {
+  Moved(static_cast<UpstreamSession::Payload*>(data));
+  return 0;
+}
+
+int PushTransferCb(unsigned int, unsigned int, size_t, void* data) {
+  Moved(static_cast<UpstreamSession::Payload*>(data));
+  return 0;
+}
+
+int PackProgressCb(int, uint32_t, uint32_t, void* data) {
+  Moved(static_cast<UpstreamSession::Payload*>(data));
+  return 0;
+}
+
 int PushUpdateCb(const char* refname, const char* status, void* data) {
   auto* p = static_cast<UpstreamSession::Payload*>(data);
   if (status && p->rejections) p->rejections->push_back({refname, status});
@@ -119,6 +141,7 @@ int PushUpdateCb(const char* refname, const char* status, void* data) {
 constexpr size_t kMaxRemoteText = 4096;
 int SidebandCb(const char* str, int len, void* data) {
   auto* p = static_cast<UpstreamSession::Payload*>(data);
+  Moved(p);
   if (len > 0 && p->remote_text.size() < kMaxRemoteText) {
     p->remote_text.append(str, std::min<size_t>(static_cast<size_t>(len),
                                                 kMaxRemoteText - p->remote_text.size()));
@@ -131,6 +154,9 @@ void FillCallbacks(git_remote_callbacks* cb, UpstreamSession::Payload* p) {
   cb->certificate_check = CertificateCb;
   cb->push_update_reference = PushUpdateCb;
   cb->sideband_progress = SidebandCb;
+  cb->transfer_progress = TransferCb;
+  cb->push_transfer_progress = PushTransferCb;
+  cb->pack_progress = PackProgressCb;
   cb->payload = p;
 }
 
@@ -169,6 +195,13 @@ Status UpstreamSession::Error(int rc, const std::string& what) const {
   return Status::Internal(msg(detail));
 }
 
+Status UpstreamSession::Stalled(const std::string& what) const {
+  return Status::Unavailable(Scrub(what + " " + StripUserinfo(payload_->url) + ": upstream sent nothing for " +
+                                       std::to_string(payload_->options.io_timeout.count() / 1000) +
+                                       " s; connection cut (replay.io_timeout)",
+                                   payload_->url, payload_->credential.get()));
+}
+
 Result<std::unique_ptr<UpstreamSession>> UpstreamSession::Connect(
     git_repository* repo, const std::string& url, std::shared_ptr<const Credential> credential,
     git_direction direction, const SessionOptions& options) {
@@ -184,7 +217,15 @@ Result<std::unique_ptr<UpstreamSession>> UpstreamSession::Connect(
   if (rc != 0) return s->Error(rc, "cannot use upstream");
   git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
   FillCallbacks(&cb, s->payload_.get());
-  rc = git_remote_connect(s->remote_.get(), direction, &cb, nullptr, nullptr);
+  s->port_ = UpstreamPort(url);
+  if (options.io_timeout.count() > 0 && s->port_ > 0) s->sockets_before_ = OpenSockets();
+  {
+    StallGuard guard(options.io_timeout, s->port_, &s->sockets_before_);
+    s->payload_->guard = &guard;
+    rc = git_remote_connect(s->remote_.get(), direction, &cb, nullptr, nullptr);
+    s->payload_->guard = nullptr;
+    if (rc != 0 && guard.fired()) return s->Stalled("cannot connect to upstream");
+  }
   if (rc != 0) return s->Error(rc, "cannot connect to upstream");
   const git_remote_head** heads = nullptr;
   size_t n = 0;
@@ -216,7 +257,17 @@ Status UpstreamSession::Push(const std::vector<std::string>& refspecs,
   opts.pb_parallelism = payload_->options.pack_threads;
   payload_->rejections = rejections;
   payload_->remote_text.clear();
-  int rc = git_remote_upload(remote_.get(), &arr, &opts);
+  int rc;
+  {
+    StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
+    payload_->guard = &guard;
+    rc = git_remote_upload(remote_.get(), &arr, &opts);
+    payload_->guard = nullptr;
+    if (rc != 0 && guard.fired()) {
+      payload_->rejections = nullptr;
+      return Stalled("push to upstream failed:");
+    }
+  }
   payload_->rejections = nullptr;
   if (rc != 0) return Error(rc, "push to upstream failed:");
   if (rejections && !rejections->empty()) {
@@ -246,7 +297,14 @@ Status UpstreamSession::Download(const std::vector<std::string>& refspecs) {
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   FillCallbacks(&opts.callbacks, payload_.get());
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-  int rc = git_remote_download(remote_.get(), &arr, &opts);
+  int rc;
+  {
+    StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
+    payload_->guard = &guard;
+    rc = git_remote_download(remote_.get(), &arr, &opts);
+    payload_->guard = nullptr;
+    if (rc != 0 && guard.fired()) return Stalled("fetch from upstream failed:");
+  }
   if (rc != 0) return Error(rc, "fetch from upstream failed:");
   return Status::Ok();
 }

@@ -16,8 +16,10 @@
 
 #include <git2.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,10 @@ struct SessionOptions {
   std::string ssh_known_hosts;
   // Pack building threads; 0 = one per core.
   unsigned pack_threads = 0;
+  // A connection that moves no data this long is cut and the call fails
+  // with kUnavailable (replay/stall.h: libgit2 1.5 has no timeout of its
+  // own). Zero: never. Default zero; the workers use config.io_timeout.
+  std::chrono::milliseconds io_timeout{0};
 };
 
 // A rejected ref of a push, as the upstream reported it.
@@ -74,8 +80,12 @@ class UpstreamSession {
  private:
   UpstreamSession() = default;
   Status Error(int rc, const std::string& what) const;
+  // kUnavailable for a call the stall guard cut.
+  Status Stalled(const std::string& what) const;
 
   std::unique_ptr<Payload> payload_;
+  std::set<std::string> sockets_before_;  // open before the first connection (StallGuard)
+  int port_ = 0;              // upstream's TCP port; 0 = local
   git::RemotePtr remote_;
   std::map<std::string, std::string> refs_;
 };

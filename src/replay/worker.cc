@@ -143,6 +143,7 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
   if (!cred.ok()) return Fail(j, "upstream credential: " + cred.status().message());
   SessionOptions so;
   so.ssh_known_hosts = j.rc.ssh_known_hosts;
+  so.io_timeout = config.replay_io_timeout;
   auto session = UpstreamSession::Connect(j.repo, j.rc.upstream, *cred, GIT_DIRECTION_PUSH, so);
   if (!session.ok()) return OnUpstreamError(j, config, session.status(), backoff);
   const std::string actual = (*session)->RefOr0(j.r.ref);

@@ -147,6 +147,7 @@ Result<SyncResult> SyncRepo(const config::Config& config, const config::RepoConf
   AG_ASSIGN_OR_RETURN(auto cred, replay::LoadCredential(repo));
   replay::SessionOptions so;
   so.ssh_known_hosts = repo.ssh_known_hosts;
+  so.io_timeout = config.replay_io_timeout;
   AG_ASSIGN_OR_RETURN(auto session, replay::UpstreamSession::Connect(
                                         mirror.get(), repo.upstream, cred, GIT_DIRECTION_FETCH, so));
   std::map<std::string, std::string> upstream;

@@ -45,7 +45,7 @@ control_socket: /run/ag.sock
 server_key_file: keys/server.key
 git_http_backend: /usr/lib/git-core/git-http-backend
 webhook_url: "https://hooks.example.com/T000"
-replay: {max_attempts: 3, backoff_max: 10m, poll_interval: 1h}
+replay: {max_attempts: 3, backoff_max: 10m, poll_interval: 1h, io_timeout: 45s}
 limits: {max_body: 1GiB, max_header: 32KiB, request_timeout: 30m, idle_timeout: 15s,
          max_concurrent: 10, max_concurrent_per_identity: 2}
 repos:
@@ -90,6 +90,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.limits.max_concurrent, 64u);
   EXPECT_EQ(c.replay_max_attempts, 8);
   EXPECT_EQ(c.replay_poll_interval, std::chrono::seconds(2));
+  EXPECT_EQ(c.replay_io_timeout, std::chrono::minutes(2));
   EXPECT_EQ(c.db_path(), "/var/lib/agentgate/agentgate.db");
   EXPECT_EQ(c.key_path(), "/var/lib/agentgate/server.key");
   EXPECT_TRUE(c.repos.empty());
@@ -110,6 +111,7 @@ TEST(ConfigTest, FullModel) {
   EXPECT_EQ(c.replay_max_attempts, 3);
   EXPECT_EQ(c.replay_backoff_max, std::chrono::minutes(10));
   EXPECT_EQ(c.replay_poll_interval, std::chrono::hours(1));
+  EXPECT_EQ(c.replay_io_timeout, std::chrono::seconds(45));
   EXPECT_EQ(c.limits.max_body_bytes, 1ull << 30);
   EXPECT_EQ(c.limits.max_header_bytes, 32u << 10);
   EXPECT_EQ(c.limits.request_timeout, std::chrono::minutes(30));
@@ -164,6 +166,7 @@ void ExpectSame(const Config& a, const Config& b) {
   EXPECT_EQ(a.replay_backoff_max, b.replay_backoff_max);
   EXPECT_EQ(a.replay_max_attempts, b.replay_max_attempts);
   EXPECT_EQ(a.replay_poll_interval, b.replay_poll_interval);
+  EXPECT_EQ(a.replay_io_timeout, b.replay_io_timeout);
   EXPECT_EQ(a.limits.max_body_bytes, b.limits.max_body_bytes);
   EXPECT_EQ(a.limits.max_header_bytes, b.limits.max_header_bytes);
   EXPECT_EQ(a.limits.request_timeout, b.limits.request_timeout);
