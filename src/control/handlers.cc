@@ -1,5 +1,8 @@
 #include "control/handlers.h"
 
+#include <unistd.h>
+
+#include <functional>
 #include <map>
 
 #include "control/protocol.h"
@@ -77,7 +80,9 @@ Result<std::vector<store::Request>> Rows(store::Db& db, const std::string& repo,
   return out;
 }
 
-Result<json> List(store::Db& db, const json& req) {
+// `visible` says which requests the caller may see (MayView); null: all.
+Result<json> List(store::Db& db, const json& req,
+                  const std::function<bool(const store::Request&)>& visible) {
   AG_ASSIGN_OR_RETURN(std::string repo, Str(req, "repo", false));
   AG_ASSIGN_OR_RETURN(std::string status_name, Str(req, "status", false));
   std::optional<store::RequestStatus> status;
@@ -92,6 +97,10 @@ Result<json> List(store::Db& db, const json& req) {
     }
     limit = static_cast<int>(std::min<int64_t>(req["limit"].get<int64_t>(), kMaxListLimit));
   }
+  // A reviewer sees the requests they may review: look further, then keep
+  // `limit` of those.
+  const int wanted = limit;
+  if (visible) limit = kMaxListLimit;
   std::vector<store::Request> rows;
   if (status) {
     AG_ASSIGN_OR_RETURN(rows, Rows(db, repo, status, limit, false));
@@ -103,6 +112,13 @@ Result<json> List(store::Db& db, const json& req) {
                           Rows(db, repo, std::nullopt, limit - static_cast<int>(rows.size()), true));
       for (auto& r : rest) rows.push_back(std::move(r));
     }
+  }
+  if (visible) {
+    std::vector<store::Request> kept;
+    for (auto& r : rows) {
+      if (static_cast<int>(kept.size()) < wanted && visible(r)) kept.push_back(std::move(r));
+    }
+    rows = std::move(kept);
   }
   std::map<int64_t, int> counts;
   if (!rows.empty()) {
@@ -125,10 +141,23 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
   if (!req.is_object()) return Status::InvalidArgument("a request is a JSON object");
   AG_ASSIGN_OR_RETURN(std::string cmd, Str(req, "cmd", true));
   review::Reviewer reviewer{peer.user, peer.groups};
-  if (cmd == "list") return List(db, req);
+  // Root and the daemon's own account see every request; anyone else sees
+  // those they may review (agents' diffs are not for every local account).
+  const bool sees_all = peer.uid == 0 || peer.uid == ::geteuid();
+  std::function<bool(const store::Request&)> visible;
+  if (!sees_all) {
+    visible = [&ctx, &reviewer](const store::Request& r) {
+      return review::MayView(r, *ctx.settings, reviewer);
+    };
+  }
+  if (cmd == "list") return List(db, req, visible);
   if (cmd == "show") {
     AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
     AG_ASSIGN_OR_RETURN(store::Request r, store::GetRequest(db, id));
+    if (visible && !visible(r)) {
+      return Status::PermissionDenied(reviewer.user + " is not a reviewer of request " +
+                                      std::to_string(id) + " and may not see it");
+    }
     return BuildShow(db, *ctx.settings, r, ctx.show);
   }
   if (cmd == "approve") {

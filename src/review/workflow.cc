@@ -316,6 +316,11 @@ Status PublishState(const ReviewSettings& settings, const store::Request& r) {
   return s;
 }
 
+bool MayView(const store::Request& r, const ReviewSettings& settings, const Reviewer& reviewer) {
+  Result<Reviewers> who = ReviewersOf(r, settings);
+  return who.ok() && CheckAuthorised(r, *who, reviewer).ok();
+}
+
 Result<DecisionResult> Approve(store::Db& db, const ReviewSettings& settings, int64_t id,
                                const Reviewer& reviewer, const Binding& expected,
                                const std::string& comment) {

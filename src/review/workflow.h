@@ -84,6 +84,12 @@ Result<DecisionResult> Reject(store::Db& db, const ReviewSettings& settings, int
                               const Reviewer& reviewer, const std::optional<Binding>& expected,
                               const std::string& reason);
 
+// Whether `reviewer` may see request `r` (agentgate list / show): exactly
+// those who may review it (its reviewers, else the policy's default ones).
+// Agents' diffs and findings are not for every local account; root and the
+// daemon's own account see everything (the control server checks that).
+bool MayView(const store::Request& r, const ReviewSettings& settings, const Reviewer& reviewer);
+
 // A failed replay goes back to approved with its attempts reset, so the
 // replay worker tries again. Only a reviewer of the request may do it. A
 // conflict is not retried: upstream moved, the agent must re-push on top.

@@ -279,17 +279,28 @@ TEST_F(ReviewCliTest, RetryAFailedReplay) {
   EXPECT_EQ(CountRows(*db_, "SELECT replay_attempts FROM requests WHERE id=" + std::to_string(id)), 0);
 }
 
-TEST_F(ReviewCliTest, ListAndShowAsAnyUser) {
-  int64_t id = Pending();
-  CliRun list = As(mallory_, "list --json");
+TEST_F(ReviewCliTest, ListAndShowAsAReviewer) {
+  int64_t id = Pending();                                  // alice and bob review it
+  int64_t other = Pending({.ref = "refs/heads/agent/y", .users = {carol_->name()}});  // carol only
+  CliRun list = As(alice_, "list --json");
   ASSERT_EQ(list.code, 0) << list.out;
   auto rows = nlohmann::json::parse(list.out);
-  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows.size(), 1u) << list.out;  // not carol's request
   EXPECT_EQ(rows[0]["id"], id);
   EXPECT_EQ(rows[0]["new"], repo_.tip);
-  CliRun table = As(mallory_, "list --status pending");
+  CliRun table = As(alice_, "list --status pending");
   EXPECT_EQ(table.code, 0);
   EXPECT_NE(table.out.find("refs/heads/agent/x"), std::string::npos) << table.out;
+  // An account that reviews nothing sees nothing, and may not show a request.
+  CliRun none = As(mallory_, "list --json");
+  ASSERT_EQ(none.code, 0) << none.out;
+  EXPECT_EQ(nlohmann::json::parse(none.out).size(), 0u) << none.out;
+  CliRun denied = As(mallory_, "show " + std::to_string(id));
+  EXPECT_EQ(denied.code, 1) << denied.out;
+  EXPECT_NE(denied.out.find("may not see it"), std::string::npos) << denied.out;
+  EXPECT_EQ(denied.out.find("+hello"), std::string::npos) << denied.out;
+  CliRun not_hers = As(alice_, "show " + std::to_string(other));
+  EXPECT_EQ(not_hers.code, 1) << not_hers.out;
   CliRun show = As(alice_, "show " + std::to_string(id));
   EXPECT_EQ(show.code, 0) << show.out;
   EXPECT_NE(show.out.find("add hello"), std::string::npos) << show.out;
