@@ -10,6 +10,7 @@
 //
 //   review_bench AGENTGATE_BINARY [REQUESTS] [RUNS]
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -120,8 +121,18 @@ int main(int argc, char** argv) {
       {"agentgate list --repo demo (90% of rows)", {bin, "list", "--repo", "demo", "--socket", sock}},
       {"agentgate list --status replayed --json", {bin, "list", "--status", "replayed", "--json", "--socket", sock}},
       {"agentgate version (process start only)", {bin, "version"}},
+      // Not root: list looks through the newest 10,000 requests for the ones
+      // the account may review (this one reviews none). runuser adds its start.
+      {"agentgate list as an account that reviews nothing (runuser -u nobody)",
+       {"/usr/sbin/runuser", "-u", "nobody", "--", bin, "list", "--socket", sock}},
+      {"runuser -u nobody -- agentgate version (the runuser part)",
+       {"/usr/sbin/runuser", "-u", "nobody", "--", bin, "version"}},
   };
+  ::chmod(dir.c_str(), 0711);  // nobody reaches the socket (0666) through it
   for (const Case& c : cases) {
+    if (c.args[0] == "/usr/sbin/runuser" && (::geteuid() != 0 || ::access(c.args[0].c_str(), X_OK) != 0)) {
+      continue;  // needs root and runuser
+    }
     std::vector<double> t;
     for (int i = 0; i < runs; ++i) {
       double ms = TimeProcess(c.args);
