@@ -184,9 +184,17 @@ std::string Notifier::Text(const store::Request& r) {
 
 Status Notifier::Start() {
   AG_ASSIGN_OR_RETURN(std::unique_ptr<store::Db> db, store::Db::Open(options_.db_path));
-  AG_ASSIGN_OR_RETURN(store::Stmt q, db->Prepare("SELECT COALESCE(MAX(seq), 0) FROM audit"));
-  AG_ASSIGN_OR_RETURN(bool row, q.Step());
-  last_seq_ = row ? q.Int(0) : 0;
+  AG_ASSIGN_OR_RETURN(store::Stmt saved, db->Prepare("SELECT seq FROM notifier_position WHERE id=1"));
+  AG_ASSIGN_OR_RETURN(bool has_position, saved.Step());
+  if (has_position) {
+    last_seq_ = saved.Int(0);
+  } else {
+    // First start: what is in the log already is history, not news.
+    AG_ASSIGN_OR_RETURN(store::Stmt q, db->Prepare("SELECT COALESCE(MAX(seq), 0) FROM audit"));
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    last_seq_ = row ? q.Int(0) : 0;
+    SavePosition(db.get(), last_seq_);
+  }
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   {
@@ -206,6 +214,17 @@ void Notifier::Stop() {
   cv_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
   if (send_thread_.joinable()) send_thread_.join();
+}
+
+void Notifier::SavePosition(store::Db* db, int64_t seq) {
+  Status s = [&]() -> Status {
+    AG_ASSIGN_OR_RETURN(store::Stmt q, db->Prepare(
+        "INSERT INTO notifier_position(id, seq) VALUES (1, ?1) "
+        "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq"));
+    q.Bind(1, seq);
+    return q.Run();
+  }();
+  if (!s.ok()) LogWarn("notify.position_not_saved", {{"seq", std::to_string(seq)}, {"error", s.ToString()}});
 }
 
 bool Notifier::Wait(std::chrono::milliseconds d) {
@@ -245,7 +264,8 @@ void Notifier::Poll() {
     for (const auto& [seq, id] : events) {
       last_seq_ = seq;
       auto r = store::GetRequest(*db, id);
-      if (!r.ok()) continue;
+      // Decided meanwhile (while the daemon was down, say): no news.
+      if (!r.ok() || r->status != store::RequestStatus::kPending) continue;
       std::string text = Text(*r);
       LogInfo("review.pending", {{"request", std::to_string(id)}, {"repo", r->repo},
                                  {"ref", r->ref}, {"identity", r->identity}, {"text", text}});
@@ -259,10 +279,13 @@ void Notifier::Poll() {
           failed_++;
           LogWarn("notify.dropped", {{"reason", "queue full"}});
         }
-        queue_.push_back(body.dump());
+        queue_.emplace_back(seq, body.dump());
       }
       cv_.notify_all();
     }
+    // Log lines only: the events are handled once read. With a webhook the
+    // send thread saves the position as it delivers.
+    if (options_.webhook_url.empty() && !events.empty()) SavePosition(db.get(), last_seq_);
     // A full page means more is waiting: poll again at once.
     if (events.size() == 100) continue;
   } while (Wait(options_.poll_interval));
@@ -299,13 +322,16 @@ bool Notifier::Post(const std::string& body, long* http_status, std::string* err
 }
 
 void Notifier::Send() {
+  std::unique_ptr<store::Db> db;  // for the position, opened when first needed
   for (;;) {
     std::string body;
+    int64_t seq = 0;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      body = std::move(queue_.front());
+      if (stop_) return;  // what is still queued is announced after a restart
+      seq = queue_.front().first;
+      body = std::move(queue_.front().second);
       queue_.pop_front();
     }
     auto backoff = options_.backoff_initial;
@@ -328,9 +354,16 @@ void Notifier::Send() {
       }
       LogWarn("notify.retry", {{"webhook", RedactUrl(options_.webhook_url)},
                                {"attempt", std::to_string(attempt)}, {"error", error}});
-      if (!Wait(backoff)) return;
+      if (!Wait(backoff)) return;  // stopping mid-retry: sent again after a restart
       backoff = std::min(backoff * 2, options_.backoff_max);
     }
+    // Delivered or given up: a restart starts after it.
+    if (!db) {
+      auto opened = store::Db::Open(options_.db_path);
+      if (opened.ok()) db = std::move(opened).value();
+      else LogWarn("notify.position_not_saved", {{"error", opened.status().ToString()}});
+    }
+    if (db) SavePosition(db.get(), seq);
   }
 }
 

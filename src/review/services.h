@@ -79,8 +79,11 @@ class Notifier {
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
-  // Reads the current last audit seq (only later `request.pending` events are
-  // announced) and starts the poll and send threads.
+  // Reads where it got to (the store's notifier_position; on the very first
+  // start, the current last audit seq, so history is not announced) and
+  // starts the poll and send threads. After a restart it announces the
+  // requests that became pending while it was down and those it had not
+  // delivered (or given up on) yet, if they are still pending.
   Status Start();
   void Stop();
 
@@ -98,12 +101,16 @@ class Notifier {
   // Sleeps up to `d`; false when Stop() was asked.
   bool Wait(std::chrono::milliseconds d);
 
+  // Stores "every event up to `seq` is handled" (monotonic); logs failures.
+  void SavePosition(store::Db* db, int64_t seq);
+
   const NotifierOptions options_;
   int64_t last_seq_ = 0;  // only the poll thread touches it after Start()
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;               // GUARDED_BY(mu_)
-  std::deque<std::string> queue_;   // JSON bodies; GUARDED_BY(mu_)
+  // (audit seq, JSON body) of notifications to send; GUARDED_BY(mu_)
+  std::deque<std::pair<int64_t, std::string>> queue_;
   std::atomic<int64_t> sent_{0}, failed_{0};
   std::thread poll_thread_, send_thread_;
 };

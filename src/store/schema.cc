@@ -9,7 +9,7 @@
 namespace ag::store {
 namespace {
 
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: requests, approvals, the hash-chained audit log.
     R"sql(
 CREATE TABLE requests (
@@ -75,6 +75,14 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+    // 2: where the review notifier got to in the audit log, so a restart
+    // announces what came while it was down and what it had not sent yet.
+    R"sql(
+CREATE TABLE notifier_position (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  INTEGER NOT NULL
+);
 )sql",
 };
 

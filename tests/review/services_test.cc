@@ -198,6 +198,47 @@ TEST_F(ServicesTest, NotifierPostsNewPendingRequestsWithRetries) {
   EXPECT_EQ(RedactUrl(http.url()).find("SECRETPATH"), std::string::npos);
 }
 
+TEST_F(ServicesTest, NotifierRestartAnnouncesWhatCameWhileDownAndWhatWasNotSent) {
+  NotifierOptions o;
+  o.db_path = dir_ / "agentgate.db";
+  o.poll_interval = std::chrono::milliseconds(50);
+  o.backoff_initial = std::chrono::seconds(30);  // the first notifier never retries in time
+  int64_t unsent = 0;
+  {
+    TinyHttp failing({500, 500});
+    o.webhook_url = failing.url();
+    Notifier down(o);
+    ASSERT_TRUE(down.Start().ok());
+    unsent = SeedPending(*db_, {.ref = "refs/heads/agent/unsent"});
+    // Read, queued and tried once (500), then waiting 30 s for a retry: not delivered.
+    ASSERT_TRUE(WaitFor([&] { return failing.requests() >= 1; }));
+    down.Stop();
+    EXPECT_EQ(down.sent(), 0);
+  }
+  int64_t while_down = SeedPending(*db_, {.ref = "refs/heads/agent/while-down"});
+  int64_t decided = SeedPending(*db_, {.ref = "refs/heads/agent/decided"});
+  ASSERT_EQ(db_->Exec("UPDATE requests SET status='rejected' WHERE id=" + std::to_string(decided)).ok(), true);
+  TinyHttp http({200, 200, 200});
+  o.webhook_url = http.url();
+  o.backoff_initial = std::chrono::milliseconds(20);
+  Notifier up(o);
+  ASSERT_TRUE(up.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return up.sent() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // nothing else comes
+  up.Stop();
+  std::vector<int64_t> announced;
+  for (const std::string& b : http.bodies()) announced.push_back(nlohmann::json::parse(b)["request"]);
+  EXPECT_EQ(announced, (std::vector<int64_t>{unsent, while_down}));  // not the decided one
+  // And once delivered, a further restart announces nothing again.
+  TinyHttp quiet({200});
+  o.webhook_url = quiet.url();
+  Notifier again(o);
+  ASSERT_TRUE(again.Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  again.Stop();
+  EXPECT_EQ(quiet.requests(), 0);
+}
+
 TEST_F(ServicesTest, NotifierGivesUpWithoutBlocking) {
   TinyHttp http({503});
   NotifierOptions o;
