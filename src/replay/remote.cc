@@ -226,6 +226,10 @@ Result<std::unique_ptr<UpstreamSession>> UpstreamSession::Connect(
     s->payload_->guard = nullptr;
     if (rc != 0 && guard.fired()) return s->Stalled("cannot connect to upstream");
   }
+  // From now on only connections to where this one went are the session's.
+  if (rc == 0 && options.io_timeout.count() > 0 && s->port_ > 0) {
+    s->peers_ = PeersOf(s->port_, s->sockets_before_);
+  }
   if (rc != 0) return s->Error(rc, "cannot connect to upstream");
   const git_remote_head** heads = nullptr;
   size_t n = 0;
@@ -260,6 +264,7 @@ Status UpstreamSession::Push(const std::vector<std::string>& refspecs,
   int rc;
   {
     StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
+    guard.SetPeers(peers_);
     payload_->guard = &guard;
     rc = git_remote_upload(remote_.get(), &arr, &opts);
     payload_->guard = nullptr;
@@ -300,6 +305,7 @@ Status UpstreamSession::Download(const std::vector<std::string>& refspecs) {
   int rc;
   {
     StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
+    guard.SetPeers(peers_);
     payload_->guard = &guard;
     rc = git_remote_download(remote_.get(), &arr, &opts);
     payload_->guard = nullptr;

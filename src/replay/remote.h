@@ -85,6 +85,7 @@ class UpstreamSession {
 
   std::unique_ptr<Payload> payload_;
   std::set<std::string> sockets_before_;  // open before the first connection (StallGuard)
+  std::set<std::string> peers_;           // addresses the connection went to
   int port_ = 0;              // upstream's TCP port; 0 = local
   git::RemotePtr remote_;
   std::map<std::string, std::string> refs_;

@@ -1,5 +1,6 @@
 #include "replay/stall.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -47,7 +48,7 @@ int UpstreamPort(const std::string& url) {
     return true;
   };
   if (!scheme("https", 443) && !scheme("http", 80) && !scheme("ssh", 22) &&
-      !scheme("git+ssh", 22) && !scheme("ssh+git", 22)) {
+      !scheme("git+ssh", 22) && !scheme("ssh+git", 22) && !scheme("git", 9418)) {
     // scp-like user@host:path (not a local path, not another scheme).
     size_t colon = url.find(':');
     size_t slash = url.find('/');
@@ -112,16 +113,59 @@ void StallGuard::Watch() {
   }
 }
 
+namespace {
+
+// "address port" of a connected socket's peer; empty when not TCP/IP.
+std::string PeerOf(int fd, int* port) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = "";
+  if (peer.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&peer);
+    *port = ntohs(a->sin_port);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+  } else if (peer.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
+    *port = ntohs(a->sin6_port);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+  } else {
+    return "";
+  }
+  return host;
+}
+
+}  // namespace
+
+std::set<std::string> PeersOf(int port, const std::set<std::string>& before) {
+  std::set<std::string> peers;
+  ForEachSocket([&](int fd, const std::string& id) {
+    if (before.count(id)) return;
+    int p = 0;
+    std::string host = PeerOf(fd, &p);
+    if (!host.empty() && p == port) peers.insert(host);
+  });
+  return peers;
+}
+
+void StallGuard::SetPeers(std::set<std::string> peers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  peers_ = std::move(peers);
+}
+
 void StallGuard::Cut() {
-  ForEachSocket([this](int fd, const std::string& id) {
+  std::set<std::string> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    peers = peers_;
+  }
+  ForEachSocket([&](int fd, const std::string& id) {
     if (before_->count(id)) return;
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return;
     int port = 0;
-    if (peer.ss_family == AF_INET) port = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
-    if (peer.ss_family == AF_INET6) port = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
-    if (port == port_) ::shutdown(fd, SHUT_RDWR);
+    std::string host = PeerOf(fd, &port);
+    if (host.empty() || port != port_) return;
+    if (!peers.empty() && !peers.count(host)) return;  // another host on the same port
+    ::shutdown(fd, SHUT_RDWR);
   });
 }
 

@@ -8,10 +8,12 @@
 // does not hide one) whose peer port is the upstream's, so the blocked call
 // fails and the caller retries later as for any network error.
 //
-// Scope: sockets are told apart by their peer port only (another thread's
-// connection to the same port, such as the sync worker's to the same
-// upstream, is cut too and retried); through an HTTP proxy the port is the
-// proxy's, which this does not know. Usage:
+// Which sockets: those opened since `before`, to the upstream's port, and -
+// once the session knows them (SetPeers: the addresses its connection went
+// to) - to those addresses only. While connecting, before any address is
+// known, another thread's new connection to the same port (a webhook POST to
+// another host on 443, say) is cut too and retried by its owner. Through an
+// HTTP proxy the port is the proxy's, which this does not know. Usage:
 //   std::set<std::string> before = OpenSockets();  // before the connection opens
 //   StallGuard guard(idle, UpstreamPort(url), &before);
 //   rc = git_remote_connect(...);              // callbacks call guard.Progress()
@@ -33,8 +35,13 @@ namespace ag::replay {
 std::set<std::string> OpenSockets();
 
 // The TCP port a git URL connects to: http 80, https 443, ssh (ssh:// or
-// user@host:path) 22 unless the URL names one; 0 for file:// and local paths.
+// user@host:path) 22, git:// 9418, unless the URL names one; 0 for file://
+// and local paths.
 int UpstreamPort(const std::string& url);
+
+// The addresses (as inet_ntop prints them) of the sockets opened since
+// `before` whose peer port is `port`: where a session's connection went.
+std::set<std::string> PeersOf(int port, const std::set<std::string>& before);
 
 class StallGuard {
  public:
@@ -47,6 +54,8 @@ class StallGuard {
 
   // Data moved: the idle clock starts again.
   void Progress();
+  // Cuts only sockets to these addresses from now on (empty: any address).
+  void SetPeers(std::set<std::string> peers);
   // True once the guard cut the connection.
   bool fired() const;
 
@@ -62,6 +71,7 @@ class StallGuard {
   std::chrono::steady_clock::time_point deadline_;  // GUARDED_BY(mu_)
   bool done_ = false;                                // GUARDED_BY(mu_)
   bool fired_ = false;                               // GUARDED_BY(mu_)
+  std::set<std::string> peers_;                      // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -25,12 +25,12 @@ namespace {
 // Accepts TCP connections on 127.0.0.1 and never says a word.
 class BlackHole {
  public:
-  BlackHole() {
+  explicit BlackHole(const char* address = "127.0.0.1", int port = 0) : address_(address) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
+    ::inet_pton(AF_INET, address, &a.sin_addr);
+    a.sin_port = htons(static_cast<uint16_t>(port));
     EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     EXPECT_EQ(::listen(fd_, 16), 0);
     socklen_t len = sizeof a;
@@ -56,13 +56,14 @@ class BlackHole {
     int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, address_, &a.sin_addr);
     a.sin_port = htons(static_cast<uint16_t>(port_));
     EXPECT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     return c;
   }
 
  private:
+  const char* address_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -81,6 +82,7 @@ TEST(StallTest, UpstreamPorts) {
   EXPECT_EQ(UpstreamPort("ssh://git@host:2222/o/r.git"), 2222);
   EXPECT_EQ(UpstreamPort("ssh://git@host/o/r.git"), 22);
   EXPECT_EQ(UpstreamPort("git@github.com:o/r.git"), 22);
+  EXPECT_EQ(UpstreamPort("git://host/o/r.git"), 9418);
   EXPECT_EQ(UpstreamPort("file:///srv/r.git"), 0);
   EXPECT_EQ(UpstreamPort("/srv/r.git"), 0);
   EXPECT_EQ(UpstreamPort("./a:b/r.git"), 0);
@@ -101,6 +103,27 @@ TEST(StallTest, CutsOnlyNewSocketsToTheUpstreamPort) {
   EXPECT_FALSE(IsCut(old_conn));
   EXPECT_FALSE(IsCut(elsewhere));
   for (int fd : {old_conn, fresh, elsewhere}) ::close(fd);
+}
+
+TEST(StallTest, OnceThePeerIsKnownOtherHostsOnThePortAreLeftAlone) {
+  // Two listeners on the same port, different loopback addresses: a session
+  // that went to 127.0.0.1 must not cut a connection to 127.0.0.2.
+  BlackHole ours("127.0.0.1");
+  BlackHole theirs("127.0.0.2", ours.port());
+  std::set<std::string> before = OpenSockets();
+  int mine = ours.Connect();
+  EXPECT_EQ(PeersOf(ours.port(), before), (std::set<std::string>{"127.0.0.1"}));
+  int other = theirs.Connect();
+  {
+    StallGuard guard(std::chrono::milliseconds(100), ours.port(), &before);
+    guard.SetPeers({"127.0.0.1"});
+    for (int i = 0; i < 500 && !guard.fired(); ++i) ::usleep(10000);  // bounded wait
+    ASSERT_TRUE(guard.fired());
+  }
+  EXPECT_TRUE(IsCut(mine));
+  EXPECT_FALSE(IsCut(other));
+  ::close(mine);
+  ::close(other);
 }
 
 TEST(StallTest, ProgressKeepsTheConnection) {
