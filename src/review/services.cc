@@ -261,7 +261,17 @@ void Notifier::Poll() {
       db.reset();
       continue;
     }
+    bool full = false;
     for (const auto& [seq, id] : events) {
+      if (!options_.webhook_url.empty()) {
+        // A full queue (a long webhook outage): read no further; the events
+        // stay in the log and are read again once there is room.
+        std::lock_guard<std::mutex> l(mu_);
+        if (queue_.size() >= options_.max_queue) {
+          full = true;
+          break;
+        }
+      }
       last_seq_ = seq;
       auto r = store::GetRequest(*db, id);
       // Decided meanwhile (while the daemon was down, say): no news.
@@ -274,11 +284,6 @@ void Notifier::Poll() {
                              {"ref", r->ref}, {"identity", r->identity}};
       {
         std::lock_guard<std::mutex> l(mu_);
-        if (queue_.size() >= options_.max_queue) {
-          queue_.pop_front();
-          failed_++;
-          LogWarn("notify.dropped", {{"reason", "queue full"}});
-        }
         queue_.emplace_back(seq, body.dump());
       }
       cv_.notify_all();
@@ -286,8 +291,9 @@ void Notifier::Poll() {
     // Log lines only: the events are handled once read. With a webhook the
     // send thread saves the position as it delivers.
     if (options_.webhook_url.empty() && !events.empty()) SavePosition(db.get(), last_seq_);
-    // A full page means more is waiting: poll again at once.
-    if (events.size() == 100) continue;
+    // A full page means more is waiting: poll again at once (unless the
+    // queue is full: then wait for the sender).
+    if (events.size() == 100 && !full) continue;
   } while (Wait(options_.poll_interval));
 }
 

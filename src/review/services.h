@@ -69,7 +69,8 @@ struct NotifierOptions {
   int max_attempts = 5;                        // per notification. Default 5.
   std::chrono::milliseconds backoff_initial{1000};  // doubles per attempt. Default 1 s.
   std::chrono::milliseconds backoff_max{60000};     // Default 60 s.
-  size_t max_queue = 1000;                     // unsent notifications kept; oldest dropped
+  size_t max_queue = 1000;                     // unsent notifications held; past it the
+                                               // log is read no further until there is room
 };
 
 class Notifier {

@@ -239,6 +239,31 @@ TEST_F(ServicesTest, NotifierRestartAnnouncesWhatCameWhileDownAndWhatWasNotSent)
   EXPECT_EQ(quiet.requests(), 0);
 }
 
+TEST_F(ServicesTest, NotifierFullQueueDelaysButDropsNothing) {
+  // A queue of one and a webhook that fails once: while the first
+  // notification waits for its retry, two more requests come; the second
+  // waits in the log (it is not dropped) and all three are delivered.
+  TinyHttp http({500, 200, 200, 200});
+  NotifierOptions o;
+  o.db_path = dir_ / "agentgate.db";
+  o.webhook_url = http.url();
+  o.poll_interval = std::chrono::milliseconds(20);
+  o.backoff_initial = std::chrono::milliseconds(300);
+  o.max_queue = 1;
+  Notifier notifier(o);
+  ASSERT_TRUE(notifier.Start().ok());
+  int64_t a = SeedPending(*db_, {.ref = "refs/heads/agent/a"});
+  ASSERT_TRUE(WaitFor([&] { return http.requests() >= 1; }));  // a failed, retry pending
+  int64_t b = SeedPending(*db_, {.ref = "refs/heads/agent/b"});
+  int64_t c = SeedPending(*db_, {.ref = "refs/heads/agent/c"});
+  ASSERT_TRUE(WaitFor([&] { return notifier.sent() == 3; })) << "sent " << notifier.sent();
+  notifier.Stop();
+  EXPECT_EQ(notifier.failed(), 0);
+  std::vector<int64_t> announced;
+  for (const std::string& body : http.bodies()) announced.push_back(nlohmann::json::parse(body)["request"]);
+  EXPECT_EQ(announced, (std::vector<int64_t>{a, b, c}));
+}
+
 TEST_F(ServicesTest, NotifierGivesUpWithoutBlocking) {
   TinyHttp http({503});
   NotifierOptions o;
