@@ -8,11 +8,26 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "ops_util.h"
 
 namespace ag::testing {
 namespace {
+
+std::string Q(const std::string& s) {  // single-quoted for sh
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Gone: no such process, or a zombie (some container inits never reap).
+bool Gone(pid_t pid) {
+  std::ifstream in(std::string("/proc/") + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  return text.empty() || (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z');
+}
 
 class QuickstartTest : public ::testing::Test {
  protected:
@@ -22,26 +37,26 @@ class QuickstartTest : public ::testing::Test {
     }
     dir_ = TempDir("ag-quickstart");
     std::string bin = AG_BIN_DIR;
-    env_ = "AG_SKIP_BUILD=1 AG_BUILD_DIR=" + bin.substr(0, bin.rfind('/')) +
-           " AG_QUICKSTART_DIR=" + dir_ + "/qs HOME=" + dir_ + " GIT_CONFIG_NOSYSTEM=1 ";
+    env_ = "AG_SKIP_BUILD=1 AG_BUILD_DIR=" + Q(bin.substr(0, bin.rfind('/'))) +
+           " AG_QUICKSTART_DIR=" + Q(dir_ + "/qs") + " HOME=" + Q(dir_) + " GIT_CONFIG_NOSYSTEM=1 ";
   }
   void TearDown() override {
     if (dir_.empty()) return;
-    (void)Sh(env_ + Src("scripts/quickstart") + " --stop");
+    (void)Sh(env_ + Q(Src("scripts/quickstart")) + " --stop");
     std::filesystem::remove_all(dir_);
   }
   // Runs `script` in bash with the quickstart's variables loaded.
   CommandResult InDemo(const std::string& script) {
-    std::ofstream(dir_ + "/step.sh") << "set -e\nset -a; . " << dir_ << "/qs/env; set +a\n"
-                                     << "export PATH=\"$AGENTGATE_BIN:$PATH\"\ncd " << dir_ << "\n"
+    std::ofstream(dir_ + "/step.sh") << "set -e\nset -a; . " << Q(dir_ + "/qs/env") << "; set +a\n"
+                                     << "export PATH=\"$AGENTGATE_BIN:$PATH\"\ncd " << Q(dir_) << "\n"
                                      << script;
-    return Sh(env_ + "bash " + dir_ + "/step.sh");
+    return Sh(env_ + "bash " + Q(dir_ + "/step.sh"));
   }
   std::string dir_, env_;
 };
 
 TEST_F(QuickstartTest, TheWholeStoryAsTheReadmeTellsIt) {
-  CommandResult start = Sh(env_ + Src("scripts/quickstart") + " --detach");
+  CommandResult start = Sh(env_ + Q(Src("scripts/quickstart")) + " --detach");
   ASSERT_EQ(start.code, 0) << start.output;
   EXPECT_NE(start.output.find("agentgate is running."), std::string::npos) << start.output;
 
@@ -78,12 +93,22 @@ TEST_F(QuickstartTest, TheWholeStoryAsTheReadmeTellsIt) {
   EXPECT_NE(upstream.output.find(tip.substr(0, 40)), std::string::npos) << upstream.output;
 
   // --stop stops what --detach started.
-  std::string pid_text = Sh("cat " + dir_ + "/qs/run/mirror.pid").output;
+  std::string pid_text = Sh("cat " + Q(dir_ + "/qs/run/mirror.pid")).output;
   pid_t pid = static_cast<pid_t>(std::atoi(pid_text.c_str()));
   ASSERT_GT(pid, 0) << pid_text;
-  CommandResult stop = Sh(env_ + Src("scripts/quickstart") + " --stop");
+  CommandResult stop = Sh(env_ + Q(Src("scripts/quickstart")) + " --stop");
   EXPECT_EQ(stop.code, 0) << stop.output;
-  EXPECT_NE(::kill(pid, 0), 0) << "agentgate-mirror still runs after --stop";
+  EXPECT_TRUE(Gone(pid)) << "agentgate-mirror still runs after --stop";
+}
+
+TEST_F(QuickstartTest, NeverWipesAFolderItDidNotMake) {
+  // AG_QUICKSTART_DIR pointing at someone's data: refused, nothing removed.
+  std::filesystem::create_directories(dir_ + "/qs");
+  std::ofstream(dir_ + "/qs/precious.txt") << "keep me\n";
+  CommandResult start = Sh(env_ + Q(Src("scripts/quickstart")) + " --detach");
+  EXPECT_NE(start.code, 0) << start.output;
+  EXPECT_NE(start.output.find("refusing to replace it"), std::string::npos) << start.output;
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/qs/precious.txt"));
 }
 
 }  // namespace
