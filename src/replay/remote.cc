@@ -202,6 +202,16 @@ Status UpstreamSession::Stalled(const std::string& what) const {
                                    payload_->url, payload_->credential.get()));
 }
 
+Status UpstreamSession::Guarded(const std::function<int()>& call, const std::string& what) {
+  StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
+  guard.SetPeers(peers_);
+  payload_->guard = &guard;
+  int rc = call();
+  payload_->guard = nullptr;
+  if (rc == 0) return Status::Ok();
+  return guard.fired() ? Stalled(what) : Error(rc, what);
+}
+
 Result<std::unique_ptr<UpstreamSession>> UpstreamSession::Connect(
     git_repository* repo, const std::string& url, std::shared_ptr<const Credential> credential,
     git_direction direction, const SessionOptions& options) {
@@ -219,18 +229,13 @@ Result<std::unique_ptr<UpstreamSession>> UpstreamSession::Connect(
   FillCallbacks(&cb, s->payload_.get());
   s->port_ = UpstreamPort(url);
   if (options.io_timeout.count() > 0 && s->port_ > 0) s->sockets_before_ = OpenSockets();
-  {
-    StallGuard guard(options.io_timeout, s->port_, &s->sockets_before_);
-    s->payload_->guard = &guard;
-    rc = git_remote_connect(s->remote_.get(), direction, &cb, nullptr, nullptr);
-    s->payload_->guard = nullptr;
-    if (rc != 0 && guard.fired()) return s->Stalled("cannot connect to upstream");
-  }
+  AG_RETURN_IF_ERROR(s->Guarded(
+      [&] { return git_remote_connect(s->remote_.get(), direction, &cb, nullptr, nullptr); },
+      "cannot connect to upstream"));
   // From now on only connections to where this one went are the session's.
-  if (rc == 0 && options.io_timeout.count() > 0 && s->port_ > 0) {
+  if (options.io_timeout.count() > 0 && s->port_ > 0) {
     s->peers_ = PeersOf(s->port_, s->sockets_before_);
   }
-  if (rc != 0) return s->Error(rc, "cannot connect to upstream");
   const git_remote_head** heads = nullptr;
   size_t n = 0;
   rc = git_remote_ls(&heads, &n, s->remote_.get());
@@ -261,20 +266,10 @@ Status UpstreamSession::Push(const std::vector<std::string>& refspecs,
   opts.pb_parallelism = payload_->options.pack_threads;
   payload_->rejections = rejections;
   payload_->remote_text.clear();
-  int rc;
-  {
-    StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
-    guard.SetPeers(peers_);
-    payload_->guard = &guard;
-    rc = git_remote_upload(remote_.get(), &arr, &opts);
-    payload_->guard = nullptr;
-    if (rc != 0 && guard.fired()) {
-      payload_->rejections = nullptr;
-      return Stalled("push to upstream failed:");
-    }
-  }
+  Status pushed = Guarded([&] { return git_remote_upload(remote_.get(), &arr, &opts); },
+                          "push to upstream failed:");
   payload_->rejections = nullptr;
-  if (rc != 0) return Error(rc, "push to upstream failed:");
+  AG_RETURN_IF_ERROR(pushed);
   if (rejections && !rejections->empty()) {
     // Add the upstream's own words (its hook's output) to each rejection.
     std::string said;
@@ -302,17 +297,8 @@ Status UpstreamSession::Download(const std::vector<std::string>& refspecs) {
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   FillCallbacks(&opts.callbacks, payload_.get());
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-  int rc;
-  {
-    StallGuard guard(payload_->options.io_timeout, port_, &sockets_before_);
-    guard.SetPeers(peers_);
-    payload_->guard = &guard;
-    rc = git_remote_download(remote_.get(), &arr, &opts);
-    payload_->guard = nullptr;
-    if (rc != 0 && guard.fired()) return Stalled("fetch from upstream failed:");
-  }
-  if (rc != 0) return Error(rc, "fetch from upstream failed:");
-  return Status::Ok();
+  return Guarded([&] { return git_remote_download(remote_.get(), &arr, &opts); },
+                 "fetch from upstream failed:");
 }
 
 Result<std::string> UpstreamSession::DefaultBranch() {

@@ -17,6 +17,7 @@
 #include <git2.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -82,6 +83,9 @@ class UpstreamSession {
   Status Error(int rc, const std::string& what) const;
   // kUnavailable for a call the stall guard cut.
   Status Stalled(const std::string& what) const;
+  // Runs a libgit2 network call under a StallGuard (replay/stall.h): Ok, or
+  // the error as Stalled or Error would say it.
+  Status Guarded(const std::function<int()>& call, const std::string& what);
 
   std::unique_ptr<Payload> payload_;
   std::set<std::string> sockets_before_;  // open before the first connection (StallGuard)

@@ -20,12 +20,28 @@ class CheckServerTest : public HookFixture {
       std::chrono::milliseconds stop_grace = std::chrono::milliseconds(60000)) {
     hook::CheckServerOptions o;
     o.config_path = config_;
-    o.socket_path = hook::HookSocketPath(root_ + "/data");
+    o.socket_path = SocketPath();
     o.stop_grace = stop_grace;
     o.on_approved = [this] { ++approvals_; };
     auto s = hook::CheckServer::Start(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
+  }
+  std::string SocketPath() const { return hook::HookSocketPath(root_ + "/data"); }
+  // A Unix socket at the check server's path: bound (a stale socket file) or
+  // connected to a server there. -1 on failure.
+  enum class At { kBind, kConnect };
+  int HookSocket(At at) const {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, SocketPath().c_str(), sizeof addr.sun_path - 1);
+    auto* a = reinterpret_cast<sockaddr*>(&addr);
+    if ((at == At::kBind ? ::bind(fd, a, sizeof addr) : ::connect(fd, a, sizeof addr)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
   }
   std::atomic<int> approvals_{0};  // on_approved calls
 };
@@ -86,12 +102,8 @@ TEST_F(CheckServerTest, HookFileWithoutServerRunsInProcess) {
 TEST_F(CheckServerTest, ServerThatDiesMidRequestRefusesThePush) {
   // A server that takes the request and closes without answering: the hook
   // must refuse (fail closed), not run a second time in-process.
-  std::string path = hook::HookSocketPath(root_ + "/data");
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = HookSocket(At::kBind);
+  ASSERT_GE(fd, 0);
   ASSERT_EQ(::listen(fd, 4), 0);
   std::thread dying([fd] {
     int c = ::accept(fd, nullptr, nullptr);
@@ -151,19 +163,15 @@ TEST_F(CheckServerTest, StopCutsAClientThatNeverFinishes) {
   // stopping: after the grace period its connection is cut.
   auto server = StartServer(std::chrono::milliseconds(100));
   ASSERT_TRUE(server);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = hook::HookSocketPath(root_ + "/data");
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = HookSocket(At::kConnect);
+  ASSERT_GE(fd, 0);
   ASSERT_EQ(::send(fd, "{", 1, 0), 1);  // half a request, never the rest
   server->Stop();                        // returns: the test would time out otherwise
   char buf[256];
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   ::close(fd);
   EXPECT_LE(n, 0) << "the connection was answered instead of cut";
-  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(SocketPath()));
 }
 
 TEST_F(CheckServerTest, AgentIdentityTravelsThroughTheServer) {
@@ -184,12 +192,8 @@ TEST_F(CheckServerTest, AgentIdentityTravelsThroughTheServer) {
 
 TEST_F(CheckServerTest, StaleSocketFallsBackToInProcess) {
   // A socket file with nobody listening (a killed daemon).
-  std::string path = hook::HookSocketPath(root_ + "/data");
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = HookSocket(At::kBind);
+  ASSERT_GE(fd, 0);
   ::close(fd);
   ASSERT_EQ(Git(work_, "checkout -q -b agent/c").exit_code, 0);
   Commit("x");

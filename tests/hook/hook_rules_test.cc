@@ -34,6 +34,33 @@ class HookRulesTest : public HookFixture {
     return false;
   }
   void Branch(const std::string& name) { ASSERT_EQ(Git(work_, "checkout -q -b " + name).exit_code, 0); }
+
+  // On a new branch `name`: a commit with a secret that the bare repo then
+  // holds on no ref (fetched, its ref dropped; with `detach_head` the bare
+  // HEAD is left detached on it), and a commit on top that removes the secret.
+  // Returns the leaking commit.
+  std::string UnreachableLeak(const std::string& name, bool detach_head) {
+    Branch(name);
+    Write("src/settings.py", "KEY = \"" + FakeAwsKey() + "\"\n");
+    Commit("leak");
+    std::string leak = Head();
+    EXPECT_EQ(Git(bare_, "fetch -q " + Quote(work_) + " " + name + ":refs/tmp/leak").exit_code, 0);
+    if (detach_head) EXPECT_EQ(Git(bare_, "update-ref --no-deref HEAD " + leak).exit_code, 0);
+    EXPECT_EQ(Git(bare_, "update-ref -d refs/tmp/leak").exit_code, 0);
+    EXPECT_EQ(Git(bare_, "cat-file -e " + leak).exit_code, 0);  // there, unreachable
+    Write("src/settings.py", "KEY = os.environ['KEY']\n");
+    Commit("fix");
+    return leak;
+  }
+  // Pushing `name` is refused for the secret in `leak`; nothing lands.
+  void ExpectBlockedForSecretIn(const std::string& name, const std::string& leak) {
+    RunResult r = Push(name);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    nlohmann::json m = Machine(r.output, "refs/heads/" + name);
+    ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+    EXPECT_EQ(m["findings"][0]["commit"], leak);
+    EXPECT_EQ(BareRef("refs/heads/" + name), "");
+  }
 };
 
 TEST_F(HookRulesTest, CleanChangeIsHeldAsPendingRequest) {
@@ -402,20 +429,8 @@ TEST_F(HookRulesTest, OddRefNamesAndEmptyPushes) {
 TEST_F(HookRulesTest, DetachedHeadDoesNotCountAsARef) {
   // HEAD left detached at a commit no ref reaches: building on that commit
   // must not make it "already inspected".
-  Branch("agent/detached");
-  Write("src/settings.py", "KEY = \"" + FakeAwsKey() + "\"\n");
-  Commit("leak");
-  std::string leak = Head();
-  ASSERT_EQ(Git(bare_, "fetch -q " + Quote(work_) + " agent/detached:refs/tmp/d").exit_code, 0);
-  ASSERT_EQ(Git(bare_, "update-ref --no-deref HEAD " + leak).exit_code, 0);
-  ASSERT_EQ(Git(bare_, "update-ref -d refs/tmp/d").exit_code, 0);
-  Write("src/settings.py", "KEY = os.environ['KEY']\n");
-  Commit("fix");
-  RunResult r = Push("agent/detached");
-  EXPECT_NE(r.exit_code, 0) << r.output;
-  nlohmann::json m = Machine(r.output, "refs/heads/agent/detached");
-  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
-  EXPECT_EQ(m["findings"][0]["commit"], leak);
+  std::string leak = UnreachableLeak("agent/detached", /*detach_head=*/true);
+  ExpectBlockedForSecretIn("agent/detached", leak);
 }
 
 TEST_F(HookRulesTest, RefNameThatIsNotUtf8IsRefusedClearly) {
@@ -479,21 +494,8 @@ TEST_F(HookRulesTest, BranchFromAnotherAgentBranchBringsOnlyItsOwnCommits) {
 TEST_F(HookRulesTest, UnreachableCommitTheRepositoryHoldsIsInspected) {
   // A commit with a secret that is in the mirror's objects but on no ref (a
   // branch upstream force-pushed away, say) is not "already inspected".
-  Branch("agent/old");
-  Write("src/settings.py", "KEY = \"" + FakeAwsKey() + "\"\n");
-  Commit("leak");
-  std::string leak = Head();
-  ASSERT_EQ(Git(bare_, "fetch -q " + Quote(work_) + " agent/old:refs/tmp/old").exit_code, 0);
-  ASSERT_EQ(Git(bare_, "update-ref -d refs/tmp/old").exit_code, 0);
-  ASSERT_EQ(Git(bare_, "cat-file -e " + leak).exit_code, 0);  // there, unreachable
-  Write("src/settings.py", "KEY = os.environ['KEY']\n");
-  Commit("fix");
-  RunResult r = Push("agent/old");
-  EXPECT_NE(r.exit_code, 0) << r.output;
-  nlohmann::json m = Machine(r.output, "refs/heads/agent/old");
-  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
-  EXPECT_EQ(m["findings"][0]["commit"], leak);
-  EXPECT_EQ(BareRef("refs/heads/agent/old"), "");
+  std::string leak = UnreachableLeak("agent/old", /*detach_head=*/false);
+  ExpectBlockedForSecretIn("agent/old", leak);
 }
 
 }  // namespace

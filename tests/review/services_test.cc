@@ -113,6 +113,16 @@ class ServicesTest : public ::testing::Test {
     ASSERT_TRUE(db.ok());
     db_ = std::move(db).value();
   }
+  // Notifier options for these tests: this store, `webhook`, polling every
+  // 50 ms, first retry after `backoff`.
+  NotifierOptions NotifyTo(const std::string& webhook, std::chrono::milliseconds backoff) {
+    NotifierOptions o;
+    o.db_path = dir_ / "agentgate.db";
+    o.webhook_url = webhook;
+    o.poll_interval = std::chrono::milliseconds(50);
+    o.backoff_initial = backoff;
+    return o;
+  }
   TempDir dir_;
   std::unique_ptr<store::Db> db_;
 };
@@ -177,11 +187,7 @@ TEST_F(ServicesTest, SweeperExpiresAndPublishes) {
 TEST_F(ServicesTest, NotifierPostsNewPendingRequestsWithRetries) {
   SeedPending(*db_, {.ref = "refs/heads/agent/before"});  // before Start: not announced
   TinyHttp http({500, 200});                             // the first attempt fails
-  NotifierOptions o;
-  o.db_path = dir_ / "agentgate.db";
-  o.webhook_url = http.url();
-  o.poll_interval = std::chrono::milliseconds(50);
-  o.backoff_initial = std::chrono::milliseconds(20);
+  NotifierOptions o = NotifyTo(http.url(), std::chrono::milliseconds(20));
   Notifier notifier(o);
   ASSERT_TRUE(notifier.Start().ok());
   int64_t id = SeedPending(*db_, {});
@@ -199,10 +205,8 @@ TEST_F(ServicesTest, NotifierPostsNewPendingRequestsWithRetries) {
 }
 
 TEST_F(ServicesTest, NotifierRestartAnnouncesWhatCameWhileDownAndWhatWasNotSent) {
-  NotifierOptions o;
-  o.db_path = dir_ / "agentgate.db";
-  o.poll_interval = std::chrono::milliseconds(50);
-  o.backoff_initial = std::chrono::seconds(30);  // the first notifier never retries in time
+  // The first notifier never retries in time.
+  NotifierOptions o = NotifyTo("", std::chrono::seconds(30));
   int64_t unsent = 0;
   {
     TinyHttp failing({500, 500});
@@ -244,11 +248,8 @@ TEST_F(ServicesTest, NotifierFullQueueDelaysButDropsNothing) {
   // notification waits for its retry, two more requests come; the second
   // waits in the log (it is not dropped) and all three are delivered.
   TinyHttp http({500, 200, 200, 200});
-  NotifierOptions o;
-  o.db_path = dir_ / "agentgate.db";
-  o.webhook_url = http.url();
+  NotifierOptions o = NotifyTo(http.url(), std::chrono::milliseconds(300));
   o.poll_interval = std::chrono::milliseconds(20);
-  o.backoff_initial = std::chrono::milliseconds(300);
   o.max_queue = 1;
   Notifier notifier(o);
   ASSERT_TRUE(notifier.Start().ok());
@@ -266,11 +267,7 @@ TEST_F(ServicesTest, NotifierFullQueueDelaysButDropsNothing) {
 
 TEST_F(ServicesTest, NotifierGivesUpWithoutBlocking) {
   TinyHttp http({503});
-  NotifierOptions o;
-  o.db_path = dir_ / "agentgate.db";
-  o.webhook_url = http.url();
-  o.poll_interval = std::chrono::milliseconds(50);
-  o.backoff_initial = std::chrono::milliseconds(10);
+  NotifierOptions o = NotifyTo(http.url(), std::chrono::milliseconds(10));
   o.max_attempts = 3;
   Notifier notifier(o);
   ASSERT_TRUE(notifier.Start().ok());
@@ -282,11 +279,8 @@ TEST_F(ServicesTest, NotifierGivesUpWithoutBlocking) {
 }
 
 TEST_F(ServicesTest, NotifierUnreachableWebhookAndStopDuringBackoff) {
-  NotifierOptions o;
-  o.db_path = dir_ / "agentgate.db";
-  o.webhook_url = "http://127.0.0.1:1/nothing-listens";
-  o.poll_interval = std::chrono::milliseconds(50);
-  o.backoff_initial = std::chrono::seconds(30);  // Stop() must not wait for it
+  // Stop() must not wait for the retry 30 s away.
+  NotifierOptions o = NotifyTo("http://127.0.0.1:1/nothing-listens", std::chrono::seconds(30));
   Notifier notifier(o);
   ASSERT_TRUE(notifier.Start().ok());
   SeedPending(*db_, {});
