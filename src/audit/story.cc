@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "util/display.h"
 #include "util/time.h"
 
 namespace ag::audit {
@@ -34,6 +35,10 @@ std::string Str(const Json& j, const char* key) {
 
 std::string Short(const std::string& oid) { return oid.substr(0, 12); }
 
+// Every stored value the text shows passes through here: the agent chose
+// the ref, push options, commit messages, paths and identity claims.
+std::string E(std::string_view text) { return EscapeForTerminal(text); }
+
 // One line summing up an audit row's data for the timeline.
 std::string EventDetail(const store::AuditEvent& e) {
   Json d = ParseOr(e.data_json, Json::object());
@@ -42,7 +47,7 @@ std::string EventDetail(const store::AuditEvent& e) {
   auto add = [&](const std::string& label, const std::string& v) {
     if (v.empty()) return;
     if (!out.empty()) out += "  ";
-    out += label + "=" + v;
+    out += label + "=" + E(v);
   };
   add("outcome", Str(d, "outcome"));
   add("from", Str(d, "from"));
@@ -138,38 +143,42 @@ Json StoryJson(const Story& s) {
 std::string RenderStoryText(const Story& s) {
   const store::Request& r = s.request;
   std::ostringstream o;
-  o << "request " << r.id << "  " << r.repo << "  " << r.ref << "  " << Short(r.old_oid)
-    << ".." << Short(r.new_oid) << "\n";
+  o << "request " << r.id << "  " << E(r.repo) << "  " << E(r.ref) << "  " << E(Short(r.old_oid))
+    << ".." << E(Short(r.new_oid)) << "\n";
   o << "status:       " << store::StatusName(r.status);
-  if (!r.status_reason.empty()) o << " (" << r.status_reason << ")";
-  o << "\noutcome:      " << r.outcome << "\n";
-  o << "pushed by:    " << r.identity;
-  if (!r.method.empty()) o << " (" << r.method << ")";
+  if (!r.status_reason.empty()) o << " (" << E(r.status_reason) << ")";
+  o << "\noutcome:      " << E(r.outcome) << "\n";
+  o << "pushed by:    " << E(r.identity);
+  if (!r.method.empty()) o << " (" << E(r.method) << ")";
   o << "\n";
   Json groups = ParseOr(r.groups_json, Json::array());
-  if (!groups.empty()) o << "groups:       " << groups.dump() << "\n";
+  if (!groups.empty()) o << "groups:       " << E(groups.dump()) << "\n";
   Json claims = ParseOr(r.claims_json, Json::object());
-  if (!claims.empty()) o << "claims:       " << claims.dump() << "\n";
-  if (!r.http_request_id.empty()) o << "http request: " << r.http_request_id << "\n";
+  if (!claims.empty()) o << "claims:       " << E(claims.dump()) << "\n";
+  if (!r.http_request_id.empty()) o << "http request: " << E(r.http_request_id) << "\n";
   o << "created:      " << IsoUtc(r.created_at) << "\n";
   o << "expires:      " << IsoUtc(r.expires_at) << "\n";
-  if (!r.upstream_base.empty()) o << "lease base:   " << Short(r.upstream_base) << "\n";
+  if (!r.upstream_base.empty()) o << "lease base:   " << E(Short(r.upstream_base)) << "\n";
   if (r.upstream_moved) o << "upstream moved since the push was checked\n";
 
   Json options = ParseOr(r.push_options_json, Json::array());
   o << "\npush options (" << options.size() << ")\n";
-  for (const Json& p : options) o << "  " << (p.is_string() ? p.get<std::string>() : p.dump()) << "\n";
+  for (const Json& p : options) {
+    o << "  " << E(p.is_string() ? p.get<std::string>() : p.dump()) << "\n";
+  }
 
   Json commits = ParseOr(r.commits_json, Json::array());
   o << "\ncommits (" << commits.size() << ")\n";
-  for (const Json& c : commits) o << "  " << (c.is_string() ? c.get<std::string>() : c.dump()) << "\n";
+  for (const Json& c : commits) {
+    o << "  " << E(c.is_string() ? c.get<std::string>() : c.dump()) << "\n";
+  }
 
   Json rules = ParseOr(r.rules_json, Json::array());
   o << "\nrules (" << rules.size() << ")\n";
   for (const Json& x : rules) {
-    o << "  " << Str(x, "outcome") << "  " << Str(x, "id");
+    o << "  " << E(Str(x, "outcome")) << "  " << E(Str(x, "id"));
     std::string m = Str(x, "message");
-    if (!m.empty()) o << ": " << m;
+    if (!m.empty()) o << ": " << E(m);
     o << "\n";
   }
 
@@ -179,34 +188,36 @@ std::string RenderStoryText(const Story& s) {
     for (const Json& raw : stored) {
       Json f = SafeFinding(raw);
       std::string rule = Str(f, "rule_id").empty() ? Str(f, "rule") : Str(f, "rule_id");
-      o << "  " << rule << "  " << Str(f, "path");
-      if (!Str(f, "line").empty()) o << ":" << Str(f, "line");
-      o << "  " << Str(f, "masked");
+      o << "  " << E(rule) << "  " << E(Str(f, "path"));
+      if (!Str(f, "line").empty()) o << ":" << E(Str(f, "line"));
+      o << "  " << E(Str(f, "masked"));
       std::string fp = Str(f, "fingerprint");
-      if (!fp.empty()) o << "  fp " << fp.substr(0, 12);
+      if (!fp.empty()) o << "  fp " << E(fp.substr(0, 12));
       std::string c = Str(f, "commit");
-      if (!c.empty()) o << "  in " << Short(c);
+      if (!c.empty()) o << "  in " << E(Short(c));
       o << "\n";
     }
   }
   Json notes = ParseOr(r.notes_json, Json::array());
   if (notes.is_array() && !notes.empty()) {
     o << "\nnot inspected (" << notes.size() << ")\n";
-    for (const Json& n : notes) o << "  " << Str(n, "path") << ": " << Str(n, "reason") << "\n";
+    for (const Json& n : notes) {
+      o << "  " << E(Str(n, "path")) << ": " << E(Str(n, "reason")) << "\n";
+    }
   }
 
   o << "\nreviews (" << s.reviews.size() << " of quorum " << r.quorum << ")\n";
   for (const Review& v : s.reviews) {
-    o << "  " << IsoUtc(v.at) << "  " << v.reviewer << "  " << v.verdict;
-    if (!v.comment.empty()) o << "  \"" << v.comment << "\"";
+    o << "  " << IsoUtc(v.at) << "  " << E(v.reviewer) << "  " << E(v.verdict);
+    if (!v.comment.empty()) o << "  \"" << E(v.comment) << "\"";
     o << "\n";
   }
 
   o << "\ntimeline\n";
   for (const store::AuditEvent& e : s.events) {
-    o << "  " << IsoUtc(e.at) << "  #" << e.seq << "  " << e.kind << "  by " << e.actor;
+    o << "  " << IsoUtc(e.at) << "  #" << e.seq << "  " << E(e.kind) << "  by " << E(e.actor);
     std::string d = EventDetail(e);
-    if (!d.empty()) o << "  " << d;
+    if (!d.empty()) o << "  " << d;  // escaped value by value
     o << "\n";
   }
   if (r.replay_attempts > 0) o << "\nreplay attempts: " << r.replay_attempts << "\n";

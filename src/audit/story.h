@@ -39,7 +39,9 @@ struct Story {
 // Loads request `id`. NotFound when there is no such request.
 Result<Story> LoadStory(store::Db& db, int64_t id);
 
-// The story as text for a terminal, and as one JSON object.
+// The story as text for a terminal (every stored value escaped by
+// util/display.h: the agent chose the ref, push options, paths...), and as
+// one JSON object (the values as stored).
 std::string RenderStoryText(const Story& story);
 nlohmann::ordered_json StoryJson(const Story& story);
 

@@ -1,7 +1,9 @@
 // `agentgate list [--repo R] [--status S] [--limit N] [--json]`: the review
 // queue, pending requests first, newest first, from agentgate-mirror over the
 // control socket. --json prints an array of objects with at least id, repo,
-// ref, old, new, status, identity, created (ISO 8601) and rules.
+// ref, old, new, status, identity, created (ISO 8601) and rules. The table
+// escapes every field (util/display.h): ref names and identities come from
+// the agent's push.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include "cli/command.h"
 #include "cli/control_command.h"
 #include "control/protocol.h"
+#include "util/display.h"
 
 namespace ag::cli {
 namespace {
@@ -53,11 +56,12 @@ int RunList(int argc, char** argv) {
     std::string status_text = r.value("status", "");
     if (r.value("upstream_moved", false) && status_text == "pending") status_text += "!";
     std::string ok = std::to_string(r.value("approvals", 0)) + "/" + std::to_string(r.value("quorum", 1));
+    auto text = [&r](const char* key) { return EscapeForTerminal(r.value(key, "")); };
     std::printf("%-6lld %-10s %-12s %-32s %-16s %-20s %-5s %s\n",
-                static_cast<long long>(r.value("id", 0LL)), status_text.c_str(),
-                r.value("repo", "").c_str(), r.value("ref", "").c_str(),
-                r.value("identity", "").c_str(), r.value("created", "").c_str(), ok.c_str(),
-                rules.empty() ? "-" : rules.c_str());
+                static_cast<long long>(r.value("id", 0LL)), EscapeForTerminal(status_text).c_str(),
+                text("repo").c_str(), text("ref").c_str(), text("identity").c_str(),
+                text("created").c_str(), ok.c_str(),
+                rules.empty() ? "-" : EscapeForTerminal(rules).c_str());
   }
   if (static_cast<int>(rows->size()) == limit) {
     std::printf("(first %d shown; use --limit or --status to see more)\n", limit);

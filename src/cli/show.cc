@@ -3,6 +3,11 @@
 // rules that held it, masked findings, approvals so far, every new commit,
 // the files changed with a diffstat, and the diff against the upstream value
 // the replay will lease on (coloured like `git show` on a terminal).
+//
+// Nothing the agent wrote reaches the terminal raw (util/display.h): the
+// daemon escapes what it reads from git (diff, commit author, email and
+// message, paths; control/show.h), and this file escapes every field that
+// comes from the store (ref, identity, push options, rules, findings, ...).
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -12,6 +17,7 @@
 
 #include "cli/command.h"
 #include "cli/control_command.h"
+#include "util/display.h"
 
 namespace ag::cli {
 namespace {
@@ -22,18 +28,23 @@ std::string Str(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
 
+// A field from the store, escaped for the terminal (one line).
+std::string Text(const json& j, const char* key) { return EscapeForTerminal(Str(j, key)); }
+
+// A list from the store, escaped, on one line.
 std::string Join(const json& list, const char* prefix = "") {
   std::string out;
   if (!list.is_array()) return out;
   for (const auto& v : list) {
     out += out.empty() ? "" : ", ";
     out += prefix;
-    out += v.is_string() ? v.get<std::string>() : v.dump();
+    out += EscapeForTerminal(v.is_string() ? v.get<std::string>() : v.dump());
   }
   return out;
 }
 
-// One finding in one line; the hook stored them masked.
+// One finding in one line, raw; the hook stored them masked. The caller
+// escapes it.
 std::string Finding(const json& f) {
   if (!f.is_object()) return f.dump();
   std::string out = Str(f, "rule");
@@ -86,16 +97,18 @@ void PrintHuman(const json& r, bool color) {
   const char* off = color ? "\033[m" : "";
   long long id = r.value("id", 0LL);
   std::printf("%srequest %lld%s  %s  (approvals %d of %d)\n", yellow, id, off,
-              Str(r, "status").c_str(), r.value("approvals", 0), r.value("quorum", 1));
-  if (!Str(r, "status_reason").empty()) std::printf("reason:       %s\n", Str(r, "status_reason").c_str());
-  std::printf("repo:         %s\n", Str(r, "repo").c_str());
-  std::printf("ref:          %s\n", Str(r, "ref").c_str());
-  std::printf("old:          %s\n", Str(r, "old").c_str());
-  std::printf("new:          %s\n", Str(r, "new").c_str());
-  std::printf("pushed by:    %s%s at %s\n", Str(r, "identity").c_str(),
-              Str(r, "method").empty() ? "" : (" (" + Str(r, "method") + ")").c_str(),
-              Str(r, "created").c_str());
-  std::printf("expires:      %s\n", Str(r, "expires").c_str());
+              Text(r, "status").c_str(), r.value("approvals", 0), r.value("quorum", 1));
+  if (!Str(r, "status_reason").empty()) {
+    std::printf("reason:       %s\n", Text(r, "status_reason").c_str());
+  }
+  std::printf("repo:         %s\n", Text(r, "repo").c_str());
+  std::printf("ref:          %s\n", Text(r, "ref").c_str());
+  std::printf("old:          %s\n", Text(r, "old").c_str());
+  std::printf("new:          %s\n", Text(r, "new").c_str());
+  std::printf("pushed by:    %s%s at %s\n", Text(r, "identity").c_str(),
+              Str(r, "method").empty() ? "" : (" (" + Text(r, "method") + ")").c_str(),
+              Text(r, "created").c_str());
+  std::printf("expires:      %s\n", Text(r, "expires").c_str());
   if (r.contains("push_options") && !r["push_options"].empty()) {
     std::printf("push options: %s\n", Join(r["push_options"]).c_str());
   }
@@ -112,33 +125,35 @@ void PrintHuman(const json& r, bool color) {
   if (rules.empty()) std::printf("  (none: the policy's default outcome)\n");
   for (const auto& rule : rules) {
     if (rule.is_object()) {
-      std::printf("  %s (%s)%s%s\n", Str(rule, "id").c_str(), Str(rule, "outcome").c_str(),
-                  Str(rule, "message").empty() ? "" : ": ", Str(rule, "message").c_str());
+      std::printf("  %s (%s)%s%s\n", Text(rule, "id").c_str(), Text(rule, "outcome").c_str(),
+                  Str(rule, "message").empty() ? "" : ": ", Text(rule, "message").c_str());
     } else {
-      std::printf("  %s\n", rule.dump().c_str());
+      std::printf("  %s\n", EscapeForTerminal(rule.dump()).c_str());
     }
   }
   const json& findings = r.contains("findings") ? r["findings"] : json::array();
   if (!findings.empty()) {
     std::printf("\n%sfindings (%zu, masked)%s\n", bold, findings.size(), off);
-    for (const auto& f : findings) std::printf("  %s\n", Finding(f).c_str());
+    for (const auto& f : findings) std::printf("  %s\n", EscapeForTerminal(Finding(f)).c_str());
   }
   const json& approvals = r.contains("approval_list") ? r["approval_list"] : json::array();
   if (!approvals.empty()) {
     std::printf("\n%sdecisions so far%s\n", bold, off);
     for (const auto& a : approvals) {
-      std::printf("  %s %s at %s%s%s\n", Str(a, "reviewer").c_str(), Str(a, "verdict").c_str(),
-                  Str(a, "at").c_str(), Str(a, "comment").empty() ? "" : ": ",
-                  Str(a, "comment").c_str());
+      std::printf("  %s %s at %s%s%s\n", Text(a, "reviewer").c_str(), Text(a, "verdict").c_str(),
+                  Text(a, "at").c_str(), Str(a, "comment").empty() ? "" : ": ",
+                  Text(a, "comment").c_str());
     }
   }
   if (r.contains("repo_error")) {
-    std::printf("\ncannot read the mirror repository: %s\n", Str(r, "repo_error").c_str());
+    std::printf("\ncannot read the mirror repository: %s\n", Text(r, "repo_error").c_str());
     return;
   }
   const json& commits = r.contains("commits") ? r["commits"] : json::array();
   std::printf("\n%scommits (%zu%s)%s\n", bold, commits.size(),
               r.value("commits_truncated", false) ? ", more not shown" : "", off);
+  // Commits and files: author, email, message and paths come escaped from
+  // the daemon (control/show.h).
   for (const auto& c : commits) {
     std::printf("%scommit %s%s\nAuthor: %s <%s>\nDate:   %s\n\n", yellow, Str(c, "id").c_str(), off,
                 Str(c, "author").c_str(), Str(c, "email").c_str(), Str(c, "time").c_str());
@@ -171,14 +186,14 @@ void PrintHuman(const json& r, bool color) {
                   f.value("additions", 0LL), f.value("deletions", 0LL));
     }
   }
-  std::string base = Str(r, "diff_base");
+  std::string base = Text(r, "diff_base");
   std::printf("\n%sdiff against %s (%s)%s\n", bold, base.empty() ? "the empty tree" : base.c_str(),
-              Str(r, "diff_base_note").c_str(), off);
-  PrintDiff(Str(r, "diff"), color);
-  if (r.value("diff_truncated", false)) std::printf("(%s)\n", Str(r, "diff_note").c_str());
+              Text(r, "diff_base_note").c_str(), off);
+  PrintDiff(Str(r, "diff"), color);  // escaped line by line by the daemon
+  if (r.value("diff_truncated", false)) std::printf("(%s)\n", Text(r, "diff_note").c_str());
   if (Str(r, "status") == "pending") {
     std::printf("\napprove: agentgate approve %lld --expect %s\nreject:  agentgate reject %lld --reason TEXT\n",
-                id, Str(r, "new").c_str(), id);
+                id, Text(r, "new").c_str(), id);
   }
 }
 

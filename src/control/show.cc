@@ -2,6 +2,7 @@
 
 #include "control/protocol.h"
 #include "git/git.h"
+#include "util/display.h"
 #include "util/time.h"
 
 namespace ag::control {
@@ -78,10 +79,15 @@ int PrintLine(const git_diff_delta*, const git_diff_hunk*, const git_diff_line* 
       line->origin == GIT_DIFF_LINE_DELETION) {
     piece.push_back(line->origin);
   }
-  piece.append(line->content, line->content_len);
+  std::string_view content(line->content, line->content_len);
   if (line->origin == GIT_DIFF_LINE_CONTEXT_EOFNL || line->origin == GIT_DIFF_LINE_ADD_EOFNL ||
       line->origin == GIT_DIFF_LINE_DEL_EOFNL) {
-    // "\ No newline at end of file" arrives as its own line.
+    piece.append(content);  // libgit2's own "\ No newline at end of file"
+  } else {
+    // The agent wrote these bytes (and the paths in the headers): escaped
+    // line by line (util/display.h), so a reviewer's terminal shows "\r" or
+    // "\x1b[2K" rather than obeying them.
+    piece += EscapeLinesForTerminal(content);
   }
   if (out->text.size() + piece.size() > out->max) {
     out->truncated = true;
@@ -102,6 +108,9 @@ const char* DeltaStatus(git_delta_t s) {
     default: return "changed";
   }
 }
+
+// A path git reports, as display text.
+std::string PathText(const char* path) { return EscapeForTerminal(path ? path : ""); }
 
 // Files `commit` changes against its first parent (or the empty tree), with
 // line counts, at most `max` of them.
@@ -132,7 +141,7 @@ json CommitFiles(git_repository* repo, git_commit* commit, size_t max, bool* tru
       git::PatchPtr patch(p);
       git_patch_line_stats(&ctx, &add, &del, p);
     }
-    files.push_back({{"path", delta->new_file.path ? delta->new_file.path : ""},
+    files.push_back({{"path", PathText(delta->new_file.path)},
                      {"status", DeltaStatus(delta->status)},
                      {"additions", add},
                      {"deletions", del}});
@@ -203,11 +212,11 @@ Status Inspect(git_repository* repo, const store::Request& r, const ShowOptions&
     bool files_cut = false;
     json commit_files = CommitFiles(repo, cc, options.max_files_per_commit, &files_cut);
     commits.push_back({{"id", git::OidHex(oid)},
-                       {"author", a && a->name ? a->name : ""},
-                       {"email", a && a->email ? a->email : ""},
+                       {"author", EscapeForTerminal(a && a->name ? a->name : "")},
+                       {"email", EscapeForTerminal(a && a->email ? a->email : "")},
                        {"time", IsoUtc(a ? a->when.time : 0)},
                        {"parents", git_commit_parentcount(cc)},
-                       {"message", msg ? msg : ""},
+                       {"message", EscapeLinesForTerminal(msg ? msg : "")},
                        {"files", std::move(commit_files)},
                        {"files_truncated", files_cut}});
   }
@@ -238,10 +247,10 @@ Status Inspect(git_repository* repo, const store::Request& r, const ShowOptions&
   int64_t total_add = 0, total_del = 0;
   for (size_t i = 0; i < deltas && i < options.max_files; ++i) {
     const git_diff_delta* delta = git_diff_get_delta(d, i);
-    json f = {{"path", delta->new_file.path ? delta->new_file.path : ""},
+    json f = {{"path", PathText(delta->new_file.path)},
               {"status", DeltaStatus(delta->status)}};
     if (delta->status == GIT_DELTA_RENAMED || delta->status == GIT_DELTA_COPIED) {
-      f["old_path"] = delta->old_file.path ? delta->old_file.path : "";
+      f["old_path"] = PathText(delta->old_file.path);
     }
     git_patch* p = nullptr;
     size_t ctx = 0, add = 0, del = 0;

@@ -10,6 +10,13 @@
 // branch>), or the empty tree when there is none; new commits are then those
 // not reachable from any refs/agentgate/upstream/* ref.
 //
+// What is read from git (the diff, each commit's author, email and message,
+// file paths) is returned as display text, escaped by util/display.h (the
+// diff and messages line by line, newlines kept): the agent wrote those
+// bytes, they need not be UTF-8, and every consumer shows them to a human.
+// Fields from the store (ref, identity, push options, rules, findings,
+// notes, approvals) are returned as stored; whoever prints them escapes them.
+//
 // Thread-safety: plain functions; each call opens its own repository.
 #pragma once
 

@@ -6,6 +6,7 @@
 
 #include "git/git.h"
 #include "store/requests.h"
+#include "util/display.h"
 #include "util/log.h"
 
 namespace ag::review {
@@ -178,8 +179,10 @@ std::string Notifier::Text(const store::Request& r) {
     rules = "?";
   }
   if (rules.empty()) rules = "default";
-  return "agentgate: request " + std::to_string(r.id) + " on " + r.repo + " " + r.ref + " by " +
-         r.identity + " waits for review (rules: " + rules + ")";
+  // The agent chose the ref (and its identity's claims): escaped.
+  return EscapeForTerminal("agentgate: request " + std::to_string(r.id) + " on " + r.repo +
+                           " " + r.ref + " by " + r.identity + " waits for review (rules: " +
+                           rules + ")");
 }
 
 Status Notifier::Start() {
@@ -277,10 +280,15 @@ void Notifier::Poll() {
       // Decided meanwhile (while the daemon was down, say): no news.
       if (!r.ok() || r->status != store::RequestStatus::kPending) continue;
       std::string text = Text(*r);
-      LogInfo("review.pending", {{"request", std::to_string(id)}, {"repo", r->repo},
-                                 {"ref", r->ref}, {"identity", r->identity}, {"text", text}});
+      LogInfo("review.pending", {{"request", std::to_string(id)},
+                                 {"repo", EscapeForTerminal(r->repo)},
+                                 {"ref", EscapeForTerminal(r->ref)},
+                                 {"identity", EscapeForTerminal(r->identity)},
+                                 {"text", text}});
       if (options_.webhook_url.empty()) continue;
-      nlohmann::json body = {{"text", text}, {"request", id}, {"repo", r->repo},
+      // Chat apps act on "<!channel>" or "<url|label>" in `text`: Slack
+      // escaping on top. The other fields are data, as stored.
+      nlohmann::json body = {{"text", EscapeForSlack(text)}, {"request", id}, {"repo", r->repo},
                              {"ref", r->ref}, {"identity", r->identity}};
       {
         std::lock_guard<std::mutex> l(mu_);

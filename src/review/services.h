@@ -92,7 +92,8 @@ class Notifier {
   int64_t sent() const { return sent_.load(); }
   int64_t failed() const { return failed_.load(); }
 
-  // The message for one pending request (exposed for tests).
+  // The message for one pending request, escaped for a terminal
+  // (util/display.h; the webhook adds EscapeForSlack). Exposed for tests.
   static std::string Text(const store::Request& r);
 
  private:
