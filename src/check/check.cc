@@ -58,15 +58,11 @@ std::string DefaultMessage(RuleKind kind) {
 }
 
 // Collects, per commit, the file-level violations, secret findings, notes
-// and changed paths. Rules are the profile's applicable ones.
+// and changed paths under every rule of the policy; commits found in the
+// cache are not diffed again.
 class Collector : public git::ChangeVisitor {
  public:
-  struct PerCommit {
-    std::vector<Violation> violations;
-    std::vector<scan::Finding> findings;
-    std::vector<scan::SkipNote> notes;
-    std::vector<std::string> paths;
-  };
+  using PerCommit = CommitResult;
 
   Collector(const std::vector<const Rule*>& rules, const scan::Scanner& scanner,
             const CheckOptions& options)
@@ -77,8 +73,35 @@ class Collector : public git::ChangeVisitor {
   }
 
   Status OnCommit(const git::CommitInfo& commit) override {
-    current_ = &by_commit_[commit.oid];
+    Flush();  // the previous commit was seen whole
+    if (options_.cache) {
+      if (std::shared_ptr<const PerCommit> hit = options_.cache->Find(commit.oid)) {
+        by_commit_[commit.oid] = std::move(hit);
+        current_ = nullptr;
+        return Status::Ok();
+      }
+    }
+    fresh_ = std::make_shared<PerCommit>();
+    fresh_oid_ = commit.oid;
+    current_ = fresh_.get();
+    by_commit_[commit.oid] = fresh_;
+    fired_.clear();
+    // The message and the author are the agent's words too.
+    AG_RETURN_IF_ERROR(ScanWords(*current_, commit, "(commit message)", commit.message));
+    AG_RETURN_IF_ERROR(ScanWords(*current_, commit, "(commit author)", commit.author));
     return Status::Ok();
+  }
+
+  bool WantsChanges(const git::CommitInfo& commit) override {
+    if (current_) return true;
+    return false;  // cached
+  }
+
+  // Hands the last diffed commit, seen whole, to the cache. Called by
+  // OnCommit and once after a walk that succeeded.
+  void Flush() {
+    if (options_.cache && fresh_) options_.cache->Store(fresh_oid_, fresh_);
+    fresh_.reset();
   }
 
   Status OnFile(const git::CommitInfo& commit, const git::FileChange& c) override {
@@ -110,11 +133,11 @@ class Collector : public git::ChangeVisitor {
           break;
         case RuleKind::kSymlinks:
           fired = !deleted && c.new_mode == git::kModeLink;
-          if (fired) detail = "-> " + c.symlink_target.substr(0, 200);
+          if (fired) detail = "-> " + scan::Mask(c.symlink_target);
           break;
         case RuleKind::kSymlinkOutside:
           fired = !deleted && c.new_mode == git::kModeLink && SymlinkEscapes(c.path, c.symlink_target);
-          if (fired) detail = "-> " + c.symlink_target.substr(0, 200);
+          if (fired) detail = "-> " + scan::Mask(c.symlink_target);
           break;
         case RuleKind::kSubmodules:
           fired = c.old_mode == git::kModeGitlink || c.new_mode == git::kModeGitlink;
@@ -135,13 +158,40 @@ class Collector : public git::ChangeVisitor {
       }
       if (fired) Add(pc, r, c.path, 0, commit.oid, detail);
     }
+    // A file name and a symlink target are written by the agent as well.
+    AG_RETURN_IF_ERROR(ScanWords(pc, commit, "(file name)", c.path));
+    if (!deleted && c.new_mode == git::kModeLink) {
+      AG_RETURN_IF_ERROR(ScanWords(pc, commit, c.path + " (symlink target)", c.symlink_target));
+    }
     if (!secrets_.empty() && has_blob) AG_RETURN_IF_ERROR(Scan(pc, commit, c));
     return Status::Ok();
   }
 
   const PerCommit* Find(const std::string& oid) const {
     auto it = by_commit_.find(oid);
-    return it == by_commit_.end() ? nullptr : &it->second;
+    return it == by_commit_.end() ? nullptr : it->second.get();
+  }
+
+  // Scans words the agent wrote outside a file's lines (a message, a name, a
+  // target, a push option) as a one-line file named `where`.
+  Status ScanWords(PerCommit& pc, const git::CommitInfo& commit, const std::string& where,
+                   std::string_view text) {
+    if (secrets_.empty() || text.empty()) return Status::Ok();
+    std::vector<scan::Line> lines;
+    int n = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string_view::npos) end = text.size();
+      lines.push_back({++n, std::string(text.substr(pos, end - pos))});
+      pos = end + 1;
+    }
+    std::vector<scan::Finding> found;
+    AG_RETURN_IF_ERROR(scanner_.ScanLines(where, lines, &found)
+                           .WithContext("secret scan of " + where + " in " + commit.oid.substr(0, 12)));
+    for (scan::Finding& f : found) f.commit = commit.oid;
+    Record(pc, commit, where, std::move(found));
+    return Status::Ok();
   }
 
  private:
@@ -162,16 +212,21 @@ class Collector : public git::ChangeVisitor {
     AG_RETURN_IF_ERROR(scanner_.ScanCommitLines(commit.oid, c.path, lines, &found, &skipped)
                            .WithContext("secret scan of " + c.path + " in " + commit.oid.substr(0, 12)));
     pc.notes.insert(pc.notes.end(), skipped.begin(), skipped.end());
+    Record(pc, commit, c.path, std::move(found));
+    return Status::Ok();
+  }
+
+  void Record(PerCommit& pc, const git::CommitInfo& commit, const std::string& path,
+              std::vector<scan::Finding> found) {
     for (scan::Finding& f : found) {
       for (const Rule* r : secrets_) {
-        if (!Applies(r, c.path)) continue;
+        if (!Applies(r, path)) continue;
         if (f.allowed_inline) continue;
         Add(pc, r, f.path, f.line, commit.oid,
             f.rule_id + " " + f.masked + " (fingerprint " + f.fingerprint.substr(0, 12) + ")");
       }
       pc.findings.push_back(std::move(f));
     }
-    return Status::Ok();
   }
 
   void Add(PerCommit& pc, const Rule* r, const std::string& path, int line,
@@ -187,8 +242,10 @@ class Collector : public git::ChangeVisitor {
   std::vector<const Rule*> secrets_;
   const scan::Scanner& scanner_;
   const CheckOptions& options_;
-  std::unordered_map<std::string, PerCommit> by_commit_;
-  std::unordered_map<std::string, size_t> fired_;
+  std::unordered_map<std::string, std::shared_ptr<const PerCommit>> by_commit_;
+  std::unordered_map<std::string, size_t> fired_;  // per commit
+  std::shared_ptr<PerCommit> fresh_;               // the commit being diffed, if not cached
+  std::string fresh_oid_;
   PerCommit* current_ = nullptr;
 };
 
@@ -248,12 +305,18 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
                                            const std::vector<git::RefUpdate>& updates,
                                            const CheckOptions& options) {
   const policy::Profile* profile = policy.ProfileFor(ctx.identity, ctx.groups, ctx.repo);
+  // Per-commit results are computed under every rule, so one cached result
+  // serves every pusher; the profile's subset is applied per ref below.
+  std::vector<const Rule*> all_rules;
+  for (const Rule& r : policy.rules) all_rules.push_back(&r);
   std::vector<const Rule*> rules;
+  std::set<std::string> in_profile;
   if (profile) {
     for (const Rule& r : policy.rules) {
       if (profile->rules.empty() ||
           std::find(profile->rules.begin(), profile->rules.end(), r.id) != profile->rules.end()) {
         rules.push_back(&r);
+        in_profile.insert(r.id);
       }
     }
   }
@@ -277,16 +340,38 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     if (!t.empty()) walk_tips.push_back(t);
   }
 
-  Collector collector(rules, scanner, options);
+  // The range: every commit of the new tips that upstream lacks. The walk
+  // may stop early only at upstream's tip of a pushed ref or of HEAD's branch.
+  Collector collector(all_rules, scanner, options);
   std::vector<git::CommitInfo> commits;
   if (profile) {
     git::InspectOptions inspect = options.inspect;
-    for (const git::RefUpdate& u : updates) inspect.boundary_refs.push_back(u.ref_name);
+    inspect.hide_refs = true;
+    inspect.hide_glob = git::kUpstreamRefsGlob;
+    inspect.hide_commits.clear();
+    for (const git::RefUpdate& u : updates) inspect.boundary_refs.push_back(git::UpstreamTrackingRef(u.ref_name));
+    git_reference* head = nullptr;
+    if (git_reference_lookup(&head, repo, "HEAD") == 0) {
+      git::ReferencePtr owner(head);
+      if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+        inspect.boundary_refs.push_back(git::UpstreamTrackingRef(git_reference_symbolic_target(head)));
+      }
+    }
     git::Inspector inspector(repo, inspect);
     AG_RETURN_IF_ERROR(inspector.Walk(walk_tips, &collector, &commits));
+    collector.Flush();
   }
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < commits.size(); ++i) index[commits[i].oid] = i;
+
+  // Push options: the agent's words, scanned like a commit message.
+  Collector::PerCommit options_result;
+  for (size_t i = 0; i < options.push_options.size(); ++i) {
+    git::CommitInfo none;
+    AG_RETURN_IF_ERROR(collector.ScanWords(options_result, none,
+                                           "(push option " + std::to_string(i) + ")",
+                                           options.push_options[i]));
+  }
 
   for (size_t i = 0; i < updates.size(); ++i) {
     RefDecision& d = out[i];
@@ -303,7 +388,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
                                                             "' may not push " + u.ref_name));
     }
 
-    // This ref's new commits: those of the walk reachable from its tip.
+    // This ref's range: the commits of the walk reachable from its tip.
     if (!tips[i].empty() && index.count(tips[i])) {
       std::vector<char> seen(commits.size(), 0);
       std::vector<size_t> stack = {index[tips[i]]};
@@ -320,6 +405,22 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
       for (size_t c = 0; c < commits.size(); ++c) {
         if (seen[c]) d.commits.push_back(commits[c].oid);
       }
+    }
+
+    // Rejections stick: a commit a reviewer rejected comes back only through
+    // a human who sees it again, whatever the policy would allow.
+    std::map<int64_t, std::vector<std::string>> rejected;
+    for (const std::string& c : d.commits) {
+      auto it = options.rejected_commits.find(c);
+      if (it != options.rejected_commits.end()) rejected[it->second].push_back(c);
+    }
+    for (const auto& [request, oids] : rejected) {
+      std::string list;
+      for (const std::string& c : oids) list += (list.empty() ? "" : " ") + c.substr(0, 12);
+      d.violations.push_back({"rejected-commits", Outcome::kHold,
+                              "contains commits of rejected request " + std::to_string(request) +
+                                  "; a reviewer must see them again",
+                              "", 0, oids.front(), std::to_string(oids.size()) + " commit(s): " + list});
     }
 
     std::vector<std::string> changed_paths;
@@ -356,16 +457,36 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
       }
     }
 
+    std::unordered_map<std::string, size_t> listed;  // per rule, over the range
+    auto take = [&](const Collector::PerCommit& pc) {
+      for (const Violation& v : pc.violations) {
+        if (!in_profile.count(v.rule_id)) continue;
+        // Past the cap a rule still decides (one listed violation is enough).
+        if (++listed[v.rule_id] > options.max_violations_per_rule) continue;
+        d.violations.push_back(v);
+      }
+      d.findings.insert(d.findings.end(), pc.findings.begin(), pc.findings.end());
+      d.notes.insert(d.notes.end(), pc.notes.begin(), pc.notes.end());
+      changed_paths.insert(changed_paths.end(), pc.paths.begin(), pc.paths.end());
+    };
+    take(options_result);
     for (const std::string& c : d.commits) {
-      const Collector::PerCommit* pc = collector.Find(c);
-      if (!pc) continue;
-      d.violations.insert(d.violations.end(), pc->violations.begin(), pc->violations.end());
-      d.findings.insert(d.findings.end(), pc->findings.begin(), pc->findings.end());
-      d.notes.insert(d.notes.end(), pc->notes.begin(), pc->notes.end());
-      changed_paths.insert(changed_paths.end(), pc->paths.begin(), pc->paths.end());
+      if (const Collector::PerCommit* pc = collector.Find(c)) take(*pc);
     }
 
-    // allow_paths: every changed path of this ref matches (and there is one).
+    // Nothing skipped is allowed: a file the scanner did not read is seen by
+    // a human, whatever the policy would allow.
+    if (!d.notes.empty()) {
+      const scan::SkipNote& first = d.notes.front();
+      d.violations.push_back({"not-scanned", Outcome::kHold,
+                              "a file was not scanned for secrets; a reviewer must look at it",
+                              first.path, 0, "",
+                              first.reason + (d.notes.size() > 1
+                                                  ? " (and " + std::to_string(d.notes.size() - 1) + " more)"
+                                                  : "")});
+    }
+
+    // allow_paths: every changed path of this ref's range matches (and there is one).
     for (const Rule* r : rules) {
       if (r->kind != RuleKind::kAllowPaths || changed_paths.empty()) continue;
       bool all = std::all_of(changed_paths.begin(), changed_paths.end(),
@@ -379,6 +500,8 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
 
     Decide(&d, policy);
     if (d.outcome == Outcome::kHold) {
+      // Reviewers and quorum: the union over every rule that holds anywhere
+      // in the range.
       for (const Violation& v : d.violations) {
         if (v.outcome != Outcome::kHold) continue;
         if (const Rule* r = policy.FindRule(v.rule_id)) AddReview(&d.review, r->review);

@@ -1,6 +1,14 @@
 // The decision of a push: applies a Policy to the ref updates of one push,
-// inspecting every new commit once (git/inspect.h) and scanning every added
-// line (scan/scanner.h), and returns one decision per ref update.
+// inspecting every commit once (git/inspect.h) and scanning every added line
+// and everything else the agent wrote (scan/scanner.h), and returns one
+// decision per ref update.
+//
+// The unit judged is the range the replay would forward: every commit of the
+// new tip that upstream lacks (not reachable from refs/agentgate/upstream/*),
+// including commits the mirror already holds (pending, rejected or another
+// agent's). Every rule, finding, reviewer, quorum and `allow` is decided over
+// that whole range. Per-commit results come from a CommitCache when one is
+// given, so judging a range again costs lookups, not diffs.
 //
 // Outcome of a ref update: any block -> block; else any hold -> hold; else any
 // allow -> allow; else the policy's default outcome. Built-in checks that no
@@ -11,7 +19,10 @@
 // read-only; the repository handle belongs to the caller's thread.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "git/inspect.h"
@@ -43,6 +54,27 @@ struct RefDecision {
   policy::ReviewRequirement review;    // who may approve (union of holding rules)
 };
 
+// What one commit brings, against each of its parents, under every rule of
+// the policy (the profile filter is applied afterwards, so one result serves
+// every pusher). Immutable once built; shared between pushes.
+struct CommitResult {
+  std::vector<Violation> violations;
+  std::vector<scan::Finding> findings;
+  std::vector<scan::SkipNote> notes;
+  std::vector<std::string> paths;  // changed paths
+};
+
+// Per-commit results of one policy and rule version. Implementations are
+// called from one thread per CheckPush; shared ones lock inside.
+class CommitCache {
+ public:
+  virtual ~CommitCache() = default;
+  // The cached result of `commit` (hex), or null.
+  virtual std::shared_ptr<const CommitResult> Find(const std::string& commit) = 0;
+  // A result just computed.
+  virtual void Store(const std::string& commit, std::shared_ptr<const CommitResult> result) = 0;
+};
+
 struct PushContext {
   std::string repo;
   std::string identity;
@@ -53,6 +85,15 @@ struct CheckOptions {
   git::InspectOptions inspect;
   // Stop listing violations of one rule past this many (the count is kept).
   size_t max_violations_per_rule = 50;
+
+  // Added after the first version (additions only):
+  // Per-commit results (borrowed, may be null: every commit is diffed).
+  CommitCache* cache = nullptr;
+  // Commits of rejected requests (hex oid -> request id). A range holding one
+  // is held by the built-in rule "rejected-commits", whatever else applies.
+  std::unordered_map<std::string, int64_t> rejected_commits;
+  // Push options the agent sent: scanned for secrets like everything else.
+  std::vector<std::string> push_options;
 };
 
 // Decides every update. A non-OK status means the push could not be checked

@@ -77,4 +77,15 @@ Result<std::string> ResolveRef(git_repository* repo, const std::string& ref_name
 Status PublishRequestState(git_repository* repo, int64_t id, std::string_view status,
                            std::string_view new_hex, bool pin);
 
+// The mirror's view of upstream: sync writes upstream's refs here, and
+// everything reachable from them is what upstream already has.
+inline constexpr const char* kUpstreamRefsGlob = "refs/agentgate/upstream/*";
+
+// "refs/heads/x" -> "refs/agentgate/upstream/heads/x" (tags likewise); other
+// refs -> "refs/agentgate/upstream/" + the part after "refs/".
+inline std::string UpstreamTrackingRef(const std::string& ref) {
+  if (ref.rfind("refs/", 0) == 0) return "refs/agentgate/upstream/" + ref.substr(5);
+  return "refs/agentgate/upstream/" + ref;
+}
+
 }  // namespace ag::git

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace ag::git {
@@ -231,7 +232,7 @@ Result<bool> Inspector::WalkQuarantine(const std::vector<std::string>& tips,
   }
   // HEAD counts only as the branch it names: a detached HEAD is no ref.
   git_reference* head = nullptr;
-  if (git_reference_lookup(&head, repo_, "HEAD") == 0) {
+  if (options_.hide_glob == "refs/*" && git_reference_lookup(&head, repo_, "HEAD") == 0) {
     ReferencePtr owner(head);
     if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
       std::string target = git_reference_symbolic_target(head);
@@ -271,7 +272,7 @@ Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visi
   // Everything reachable from an existing ref was inspected when it arrived
   // (or came from upstream): hide it, so cost follows the push.
   if (options_.hide_refs) {
-    rc = git_revwalk_hide_glob(w, "refs/*");
+    rc = git_revwalk_hide_glob(w, options_.hide_glob.c_str());
     if (rc != 0 && rc != GIT_ENOTFOUND) return GitStatus(rc, "cannot hide existing refs");
   }
   for (const std::string& hidden : options_.hide_commits) {
@@ -305,11 +306,16 @@ Status Inspector::VisitAll(const std::vector<git_oid>& order, ChangeVisitor* vis
     info.oid = OidHex(id);
     const char* summary = git_commit_summary(c);
     info.summary = summary ? summary : "";
+    const char* message = git_commit_message_raw(c);
+    info.message = message ? message : "";
+    if (const git_signature* a = git_commit_author(c)) {
+      info.author = std::string(a->name ? a->name : "") + " <" + (a->email ? a->email : "") + ">";
+    }
     for (unsigned i = 0; i < git_commit_parentcount(c); ++i) {
       info.parents.push_back(OidHex(*git_commit_parent_id(c, i)));
     }
     AG_RETURN_IF_ERROR(visitor->OnCommit(info));
-    AG_RETURN_IF_ERROR(DiffCommit(info, c, visitor));
+    if (visitor->WantsChanges(info)) AG_RETURN_IF_ERROR(DiffCommit(info, c, visitor));
     commits->push_back(std::move(info));
   }
   return Status::Ok();
@@ -370,7 +376,8 @@ Status Inspector::DiffCommit(const CommitInfo& info, git_commit* commit, ChangeV
         rc = git_blob_lookup(&b, repo_, &first.new_oid);
         BlobPtr blob(b);
         if (rc != 0) return GitStatus(rc, "cannot read blob of " + path);
-        change.binary = git_blob_is_binary(b);
+        change.binary = LooksBinary(std::string_view(static_cast<const char*>(git_blob_rawcontent(b)),
+                                                       static_cast<size_t>(git_blob_rawsize(b))));
         if (change.new_mode == kModeLink) {
           change.symlink_target.assign(static_cast<const char*>(git_blob_rawcontent(b)),
                                        static_cast<size_t>(git_blob_rawsize(b)));

@@ -60,6 +60,8 @@ struct CommitInfo {
   std::string oid;
   std::vector<std::string> parents;
   std::string summary;  // first line of the message
+  std::string message;  // the whole message (scanned: the agent wrote it)
+  std::string author;   // "Name <email>" of the author
 };
 
 struct InspectOptions {
@@ -90,9 +92,13 @@ struct InspectOptions {
   // hides every ref under refs/ as without it. Default null.
   git_odb* existing_objects = nullptr;
   // Refs (full names under refs/; others are ignored) whose current tips the
-  // walk may stop at: the pushed refs. HEAD's branch is always one (a
-  // detached HEAD is not). Default none.
+  // walk may stop at. They must match `hide_glob`. With the default glob,
+  // HEAD's branch is always one (a detached HEAD is not). Default none.
   std::vector<std::string> boundary_refs;
+  // Which refs hide_refs hides. Default "refs/*" (everything the repository
+  // has). Pre-receive uses "refs/agentgate/upstream/*": the commits upstream
+  // lacks are the range the replay would forward, and all of it is judged.
+  std::string hide_glob = "refs/*";
 };
 
 // Receives each new commit and its changes, oldest first (topological).
@@ -102,6 +108,9 @@ class ChangeVisitor {
   virtual Status OnCommit(const CommitInfo& commit) = 0;
   // `change` is valid only during the call.
   virtual Status OnFile(const CommitInfo& commit, const FileChange& change) = 0;
+  // Called after OnCommit: false when the visitor already knows the commit's
+  // changes (a cached result), so the commit is not diffed. Default true.
+  virtual bool WantsChanges(const CommitInfo& commit) { return true; }
 };
 
 inline constexpr uint32_t kModeLink = 0120000;

@@ -95,7 +95,9 @@ Result<HookCache::Rules> HookCache::PolicyAndScanner(const std::string& policy_p
   scan_options.fingerprint_key = key;
   Result<std::shared_ptr<const scan::Scanner>> scanner = scan::Scanner::Create(scan_options);
   if (!scanner.ok()) return scanner.status().WithContext("secret rules do not load");
-  rules_ = {*policy, *scanner};
+  Result<std::string> version = CheckVersion(pol, key);
+  if (!version.ok()) return version.status().WithContext("the policy's files cannot be read");
+  rules_ = {*policy, *scanner, *version};
   policy_stamp_ = now;
   scanner_key_ = key;
   return rules_;

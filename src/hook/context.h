@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "git/git.h"
+#include "hook/commit_cache.h"
 #include "hook/hook.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
@@ -27,6 +28,7 @@ class HookCache {
   struct Rules {
     std::shared_ptr<const policy::Policy> policy;
     std::shared_ptr<const scan::Scanner> scanner;
+    std::string check_version;  // keys per-commit results (hook/commit_cache.h)
   };
   Result<Rules> PolicyAndScanner(const std::string& policy_path, const std::string& key);
 
@@ -36,6 +38,9 @@ class HookCache {
   // that is dropped instead is simply closed).
   Result<std::unique_ptr<store::Db>> TakeDb(const std::string& path);
   void ReturnDb(std::unique_ptr<store::Db> db);
+
+  // Per-commit check results shared by the pushes this cache serves.
+  SharedCommitResults* commit_results() { return &commit_results_; }
 
  private:
   struct Stamp {
@@ -55,6 +60,7 @@ class HookCache {
   std::string scanner_key_;                             // GUARDED_BY(mu_)
   Rules rules_;                                         // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<store::Db>> idle_dbs_;    // GUARDED_BY(mu_)
+  SharedCommitResults commit_results_;                  // locks inside
 };
 
 // A connection taken from a HookCache, given back when it goes out of scope.

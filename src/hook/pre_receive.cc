@@ -29,10 +29,11 @@ int Refuse(FILE* out, const Status& why) {
 }
 
 // Push options the agent sent (`git push -o ...`). A value that holds a
-// secret is stored masked.
+// secret is stored masked; *raw receives them as sent, for the check.
 Result<std::vector<std::string>> PushOptions(const HookOptions& options,
                                              const HookInvocation& inv,
-                                             const scan::Scanner& scanner) {
+                                             const scan::Scanner& scanner,
+                                             std::vector<std::string>* raw) {
   std::vector<std::string> out;
   auto env = [&inv](const std::string& name) -> const std::string* {
     auto it = inv.env.find(name);
@@ -53,6 +54,7 @@ Result<std::vector<std::string>> PushOptions(const HookOptions& options,
                                        std::to_string(options.max_push_option_bytes) + " bytes");
     }
     if (!IsUtf8(value)) return Status::InvalidArgument("push option " + std::to_string(i) + " is not UTF-8");
+    raw->push_back(value);
     std::vector<scan::Finding> found;
     std::vector<scan::SkipNote> skipped;
     Status s = scanner.ScanText("push-option", value, &found, &skipped);
@@ -162,17 +164,29 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   const policy::Policy& pol = *rules->policy;
   const std::shared_ptr<const scan::Scanner> scanner = rules->scanner;
 
-  Result<std::vector<std::string>> push_options = PushOptions(options, invocation, *scanner);
+  std::vector<std::string> raw_push_options;
+  Result<std::vector<std::string>> push_options =
+      PushOptions(options, invocation, *scanner, &raw_push_options);
   if (!push_options.ok()) return Refuse(out, push_options.status());
 
   git::OdbPtr existing_objects;
   Result<git::RepoPtr> repo = OpenPushedRepo(ctx, invocation, &existing_objects);
   if (!repo.ok()) return Refuse(out, repo.status());
 
+  Result<std::unique_ptr<store::Db>> opened = cache->TakeDb(ctx.config->db_path());
+  if (!opened.ok()) return Refuse(out, opened.status().WithContext("the decision cannot be recorded"));
+  PooledDb db(cache, std::move(*opened));
+
   check::PushContext push{ctx.repo->name, ctx.identity, ctx.groups};
   check::CheckOptions check_options;
   check_options.inspect.max_diff_blob_bytes = pol.secrets.max_blob_bytes;
   check_options.inspect.existing_objects = existing_objects.get();
+  PushCommitCache commit_cache(cache->commit_results(), &*db, rules->check_version);
+  check_options.cache = &commit_cache;
+  check_options.push_options = std::move(raw_push_options);
+  Result<std::unordered_map<std::string, int64_t>> rejected = store::RejectedCommits(*db, ctx.repo->name);
+  if (!rejected.ok()) return Refuse(out, rejected.status().WithContext("rejected requests cannot be read"));
+  check_options.rejected_commits = std::move(*rejected);
   Result<std::vector<check::RefDecision>> decisions =
       check::CheckPush(repo->get(), pol, *scanner, push, *updates, check_options);
   if (!decisions.ok()) return Refuse(out, decisions.status().WithContext("the push could not be checked"));
@@ -182,9 +196,6 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   });
 
   // Record every decision, and the accepted updates as requests, atomically.
-  Result<std::unique_ptr<store::Db>> opened = cache->TakeDb(ctx.config->db_path());
-  if (!opened.ok()) return Refuse(out, opened.status().WithContext("the decision cannot be recorded"));
-  PooledDb db(cache, std::move(*opened));
   std::vector<std::optional<int64_t>> request_ids(decisions->size());
   {
     store::Transaction tx(*db);
@@ -261,6 +272,11 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
       e.data_json = data.dump();
       Result<int64_t> seq = store::AppendAudit(*db, e);
       if (!seq.ok()) return Refuse(out, seq.status().WithContext("the decision cannot be recorded"));
+    }
+    if (!blocked) {
+      // Refused pushes leave nothing behind, cached results included.
+      Status cached = commit_cache.Persist(*db);
+      if (!cached.ok()) return Refuse(out, cached.WithContext("the decision cannot be recorded"));
     }
     Status committed = tx.Commit();
     if (!committed.ok()) return Refuse(out, committed.WithContext("the decision cannot be recorded"));

@@ -173,10 +173,7 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
 
 }  // namespace
 
-std::string UpstreamTrackingRef(const std::string& ref) {
-  if (ref.rfind("refs/", 0) == 0) return "refs/agentgate/upstream/" + ref.substr(5);
-  return "refs/agentgate/upstream/" + ref;
-}
+std::string UpstreamTrackingRef(const std::string& ref) { return git::UpstreamTrackingRef(ref); }
 
 ReplayWorker::ReplayWorker(std::shared_ptr<const config::Config> config, WorkerOptions options)
     : config_(std::move(config)), options_(std::move(options)), rng_(std::random_device{}()) {}

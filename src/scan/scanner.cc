@@ -13,11 +13,11 @@
 #include "scan/keywords.h"
 #include "scan/rules.h"
 #include "util/crypto.h"
+#include "util/text.h"
 
 namespace ag::scan {
 namespace {
 
-constexpr size_t kBinaryProbeBytes = 8000;  // as git: a NUL in the first 8000 bytes
 constexpr int kMaxGroups = 16;              // capturing groups we extract
 constexpr std::string_view kInlineMarkers[] = {"agentgate:allow", "gitleaks:allow"};
 
@@ -164,7 +164,7 @@ class ScannerImpl final : public Scanner {
       note("larger than " + std::to_string(options_.max_blob_bytes) + " bytes");
       return Status::Ok();
     }
-    if (std::memchr(text.data(), 0, std::min(text.size(), kBinaryProbeBytes))) {
+    if (LooksBinary(text)) {
       note(kSkipReasonBinary);
       return Status::Ok();
     }

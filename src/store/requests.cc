@@ -242,4 +242,17 @@ Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds) {
   return changed;
 }
 
+Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo) {
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("SELECT j.value, max(r.id) FROM requests r, json_each(r.commits_json) j "
+                                          "WHERE r.status = 'rejected' AND r.repo = ? GROUP BY j.value"));
+  st.Bind(1, repo);
+  std::unordered_map<std::string, int64_t> out;
+  while (true) {
+    AG_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out[st.Text(0)] = st.Int(1);
+  }
+  return out;
+}
+
 }  // namespace ag::store

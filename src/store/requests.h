@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "store/db.h"
@@ -89,6 +90,10 @@ struct RequestFilter {
   int limit = 1000;                     // newest first
 };
 Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter);
+
+// Every commit of the rejected requests of `repo`: commit id -> the newest
+// rejected request that showed it. The hook holds any range that holds one.
+Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo);
 
 // Marks incoming requests older than `older_than_seconds` aborted (their push
 // never landed) and pending ones past expires_at expired. Returns how many.

@@ -9,7 +9,7 @@
 namespace ag::store {
 namespace {
 
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: requests, approvals, the hash-chained audit log.
     R"sql(
 CREATE TABLE requests (
@@ -83,6 +83,17 @@ CREATE TABLE notifier_position (
   id   INTEGER PRIMARY KEY CHECK (id = 1),
   seq  INTEGER NOT NULL
 );
+)sql",
+    // 3: per-commit check results (violations, findings with masked values,
+    // notes, paths) keyed by commit and policy/rules version, so a range the
+    // hook judged before costs lookups (docs/hooks.md, "The range rule").
+    R"sql(
+CREATE TABLE commit_checks (
+  version     TEXT NOT NULL,
+  oid         TEXT NOT NULL,
+  result_json TEXT NOT NULL,
+  PRIMARY KEY (version, oid)
+) WITHOUT ROWID;
 )sql",
 };
 

@@ -462,32 +462,50 @@ TEST_F(HookRulesTest, EveryDecisionIsAudited) {
   EXPECT_EQ(data["ref"], "refs/heads/agent/audit");
 }
 
-// What a push brings is found through the push's quarantine; the walk stops
-// at commits the repository has when they are tips of HEAD or of the pushed
-// ref, and otherwise hides every ref. Both ways, only new commits count.
-TEST_F(HookRulesTest, BranchFromAnotherAgentBranchBringsOnlyItsOwnCommits) {
+// The unit judged is the range the replay would forward: every commit of the
+// new tip that upstream lacks, including commits the mirror already holds
+// (another agent's pending work, an earlier push of the same branch). A
+// commit on top of a held change carries that change's rules with it.
+TEST_F(HookRulesTest, BranchFromAnotherAgentBranchIsJudgedWithTheCommitsBelowIt) {
   Branch("agent/one");
   Write(".github/workflows/ci.yml", "on: push\n");
   Commit("ci");
+  std::string ci = Head();
   ASSERT_EQ(Push("agent/one").exit_code, 0);
-  // agent/two starts at agent/one's tip: neither HEAD's nor its own ref's.
+  // agent/two starts at agent/one's tip: "ci" is not upstream, so it counts.
   Branch("agent/two");
   Write("src/app.py", "print('two')\n");
   Commit("two");
   RunResult r = Push("agent/two");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   nlohmann::json m = Machine(r.output, "refs/heads/agent/two");
-  EXPECT_FALSE(Fired(m, "protected-paths")) << r.output;  // "ci" was inspected already
+  EXPECT_TRUE(Fired(m, "protected-paths")) << r.output;
   auto reqs = Requests();  // newest first
   ASSERT_EQ(reqs.size(), 2u);
-  EXPECT_EQ(nlohmann::json::parse(reqs[0].commits_json), nlohmann::json::array({Head()}));
-  // And a fast-forward of a pushed ref counts only what it adds.
+  EXPECT_EQ(nlohmann::json::parse(reqs[0].commits_json), nlohmann::json::array({ci, Head()}));
+  // A fast-forward of a pushed ref is judged with what it builds on too.
   ASSERT_EQ(Git(work_, "checkout -q agent/one").exit_code, 0);
   Write("docs/guide.md", "more\n");
   Commit("docs");
   RunResult again = Push("agent/one");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_FALSE(Fired(Machine(again.output, "refs/heads/agent/one"), "protected-paths")) << again.output;
+  EXPECT_TRUE(Fired(Machine(again.output, "refs/heads/agent/one"), "protected-paths")) << again.output;
+  EXPECT_EQ(nlohmann::json::parse(Requests()[0].commits_json), nlohmann::json::array({ci, Head()}));
+}
+
+// Once upstream has a commit (sync moved refs/agentgate/upstream/*), it is no
+// longer in any range: only what upstream lacks is judged.
+TEST_F(HookRulesTest, CommitsUpstreamHasAreNotJudgedAgain) {
+  Branch("agent/one");
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  ASSERT_EQ(Push("agent/one").exit_code, 0);
+  ASSERT_EQ(Git(bare_, "update-ref refs/agentgate/upstream/heads/main " + Head()).exit_code, 0);
+  Write("src/app.py", "print('two')\n");
+  Commit("two");
+  RunResult r = Push("agent/one");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(Fired(Machine(r.output, "refs/heads/agent/one"), "protected-paths")) << r.output;
   EXPECT_EQ(nlohmann::json::parse(Requests()[0].commits_json), nlohmann::json::array({Head()}));
 }
 
