@@ -42,6 +42,8 @@ std::vector<Case> Cases() {
        {"aws-access-key-id"}},
       {"aws-access-key-id", Cat({"id: AK", "IAIOSFODNN7", "EXAMPLE"}), {}},
       {"aws-access-key-id", "AKIA is the prefix of long-term keys", {}},
+      // A key glued to one more token character is still a key.
+      {"aws-access-key-id", Cat({"k = \"AK", "IA", Noise(16, kUpper32, 10), "Q\""}), {"aws-access-key-id"}},
       {"aws-access-key-id", Cat({"x = \"AK", "IA", "AAAAAAAAAAAAAAAA\""}), {}},
       // aws-secret-access-key
       {"aws-secret-access-key",
@@ -56,6 +58,8 @@ std::vector<Case> Cases() {
       {"github-token", Cat({"auth: gh", "s_", Noise(36, kAlnum, 14)}), {"github-token"}},
       {"github-token", Cat({"gh", "p_", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}), {}},
       {"github-token", Cat({"gh", "p_", "short123"}), {}},
+      // The allowlist ("example") sees the token, not the word glued to it.
+      {"github-token", "t = \"" + ghp + "example\"", {"github-token"}},
       // github-fine-grained-pat
       {"github-fine-grained-pat", Cat({"pat = github", "_pat_", Noise(82, kAlnum, 15)}),
        {"github-fine-grained-pat"}},
