@@ -5,6 +5,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "git/symlink.h"
+
 namespace ag::check {
 namespace {
 
@@ -64,11 +66,12 @@ class Collector : public git::ChangeVisitor {
  public:
   using PerCommit = CommitResult;
 
-  Collector(const std::vector<const Rule*>& rules, const scan::Scanner& scanner,
-            const CheckOptions& options)
-      : rules_(rules), scanner_(scanner), options_(options) {
+  Collector(git_repository* repo, const std::vector<const Rule*>& rules,
+            const scan::Scanner& scanner, const CheckOptions& options)
+      : repo_(repo), rules_(rules), scanner_(scanner), options_(options) {
     for (const Rule* r : rules_) {
       if (r->kind == RuleKind::kSecrets) secrets_.push_back(r);
+      if (r->kind == RuleKind::kSymlinkOutside) link_rules_.push_back(r);
     }
   }
 
@@ -84,6 +87,7 @@ class Collector : public git::ChangeVisitor {
     fresh_ = std::make_shared<PerCommit>();
     fresh_oid_ = commit.oid;
     current_ = fresh_.get();
+    links_checked_ = false;
     by_commit_[commit.oid] = fresh_;
     fired_.clear();
     // The message and the author are the agent's words too.
@@ -135,10 +139,6 @@ class Collector : public git::ChangeVisitor {
           fired = !deleted && c.new_mode == git::kModeLink;
           if (fired) detail = "-> " + scan::Mask(c.symlink_target);
           break;
-        case RuleKind::kSymlinkOutside:
-          fired = !deleted && c.new_mode == git::kModeLink && SymlinkEscapes(c.path, c.symlink_target);
-          if (fired) detail = "-> " + scan::Mask(c.symlink_target);
-          break;
         case RuleKind::kSubmodules:
           fired = c.old_mode == git::kModeGitlink || c.new_mode == git::kModeGitlink;
           break;
@@ -157,6 +157,10 @@ class Collector : public git::ChangeVisitor {
           break;  // ref-level kinds and secrets are handled elsewhere
       }
       if (fired) Add(pc, r, c.path, 0, commit.oid, detail);
+    }
+    if (!deleted && c.new_mode == git::kModeLink && !links_checked_ && !link_rules_.empty()) {
+      links_checked_ = true;
+      AG_RETURN_IF_ERROR(CheckAllLinks(pc, commit));
     }
     // A file name and a symlink target are written by the agent as well.
     AG_RETURN_IF_ERROR(ScanWords(pc, commit, "(file name)", c.path));
@@ -195,6 +199,48 @@ class Collector : public git::ChangeVisitor {
   }
 
  private:
+  // A commit that adds or changes a link can make any link of its tree leave
+  // the tree (a chain of folder links), so every link of the tree is resolved
+  // through the others, as a checkout would.
+  Status CheckAllLinks(PerCommit& pc, const git::CommitInfo& commit) {
+    AG_ASSIGN_OR_RETURN(git_oid id, git::ParseOid(commit.oid));
+    git_commit* c = nullptr;
+    int rc = git_commit_lookup(&c, repo_, &id);
+    git::CommitPtr owner(c);
+    if (rc != 0) return git::GitStatus(rc, "cannot read commit " + commit.oid);
+    git_tree* t = nullptr;
+    rc = git_commit_tree(&t, c);
+    git::TreePtr tree(t);
+    if (rc != 0) return git::GitStatus(rc, "cannot read the tree of " + commit.oid);
+    struct Link {
+      std::string path;
+      git_oid blob;
+    };
+    std::vector<Link> links;
+    auto collect = [](const char* root, const git_tree_entry* e, void* payload) -> int {
+      if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+        static_cast<std::vector<Link>*>(payload)->push_back(
+            {std::string(root) + git_tree_entry_name(e), *git_tree_entry_id(e)});
+      }
+      return 0;
+    };
+    rc = git_tree_walk(t, GIT_TREEWALK_PRE, collect, &links);
+    if (rc != 0) return git::GitStatus(rc, "cannot list the links of " + commit.oid);
+    for (const Link& l : links) {
+      git_blob* b = nullptr;
+      rc = git_blob_lookup(&b, repo_, &l.blob);
+      git::BlobPtr blob(b);
+      if (rc != 0) return git::GitStatus(rc, "cannot read link " + l.path);
+      std::string target(static_cast<const char*>(git_blob_rawcontent(b)), git_blob_rawsize(b));
+      AG_ASSIGN_OR_RETURN(bool escapes, git::SymlinkEscapesTree(repo_, t, l.path, target));
+      if (!escapes) continue;
+      for (const Rule* r : link_rules_) {
+        if (Applies(r, l.path)) Add(pc, r, l.path, 0, commit.oid, "-> " + scan::Mask(target));
+      }
+    }
+    return Status::Ok();
+  }
+
   Status Scan(PerCommit& pc, const git::CommitInfo& commit, const git::FileChange& c) {
     if (c.new_mode == git::kModeLink) return Status::Ok();
     if (c.lines_skipped || c.binary) {
@@ -238,8 +284,11 @@ class Collector : public git::ChangeVisitor {
                              path, line, commit, std::move(detail)});
   }
 
+  git_repository* repo_;
   const std::vector<const Rule*>& rules_;
   std::vector<const Rule*> secrets_;
+  std::vector<const Rule*> link_rules_;  // symlink_outside
+  bool links_checked_ = false;           // for the commit being diffed
   const scan::Scanner& scanner_;
   const CheckOptions& options_;
   std::unordered_map<std::string, std::shared_ptr<const PerCommit>> by_commit_;
@@ -342,7 +391,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
 
   // The range: every commit of the new tips that upstream lacks. The walk
   // may stop early only at upstream's tip of a pushed ref or of HEAD's branch.
-  Collector collector(all_rules, scanner, options);
+  Collector collector(repo, all_rules, scanner, options);
   std::vector<git::CommitInfo> commits;
   if (profile) {
     git::InspectOptions inspect = options.inspect;
