@@ -187,7 +187,7 @@ class Collector : public git::ChangeVisitor {
     while (pos <= text.size()) {
       size_t end = text.find('\n', pos);
       if (end == std::string_view::npos) end = text.size();
-      lines.push_back({++n, std::string(text.substr(pos, end - pos))});
+      lines.push_back({++n, text.substr(pos, end - pos)});  // views into `text`
       pos = end + 1;
     }
     std::vector<scan::Finding> found;

@@ -7,65 +7,24 @@
 
 #include <nlohmann/json.hpp>
 
-#include "e2e/fixture.h"
-#include "e2e/upstream_fixture.h"
+#include "e2e/loop_fixture.h"
 
 namespace ag::testing {
 namespace {
 
 std::string FakeAwsKey() { return std::string("AKIA") + "Q4RZ2WXT7YLMNBVC"; }
 
-class FlowTest : public ::testing::Test {
+class FlowTest : public LoopTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(upstream_.ok()) << upstream_.error_log();
-    const std::string& t = dir_.path();
-    agent_token_ = RandomToken("agt_");
-    port_ = e2e::FreePort();
-    WriteFile(t + "/upstream-token", upstream_.token() + "\n", 0600);
+  LoopOptions Options() override {
     // The default policy, with this test's user (root in CI) as the reviewer.
     std::string policy = ReadFileOrEmpty(std::string(AG_SOURCE_DIR) + "/policies/default.yaml");
     size_t at = policy.find("groups: [agentgate-reviewers]");
-    ASSERT_NE(at, std::string::npos);
-    policy.replace(at, 29, "users: [" + ShOut("id -un") + "]");
-    WriteFile(t + "/policy.yaml", policy);
-    // The replay worker never looks for work on its own here: only the
-    // approval's wake-up can start the replay this test waits for.
-    WriteFile(config_, "data_dir: " + t + "/data\npolicy: " + t + "/policy.yaml\nlisten: 127.0.0.1:" +
-                           std::to_string(port_) + "\ncontrol_socket: " + t + "/control.sock\n" +
-                           "replay: {poll_interval: 1h}\n" +
-                           "tokens:\n  - identity: agent-ci\n    groups: [agents]\n    sha256: " +
-                           Sha256Hex(agent_token_) + "\n");
-    CmdResult add = Cmd(Bin("agentgate") + " repo add demo --upstream " + upstream_.url() +
-                        " --credential " + t + "/upstream-token --config " + config_);
-    ASSERT_EQ(add.rc, 0) << add.out;
-    ASSERT_TRUE(daemon_.Start({Bin("agentgate-mirror"), "--config", config_}, t + "/daemon.log"));
-    ASSERT_TRUE(WaitFor([&] {
-      return e2e::RawHttp(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200;
-    })) << ReadAll(t + "/daemon.log");
-    WriteFile(t + "/home/.gitconfig", "[user]\n\tname = Agent\n\temail = agent@example.com\n");
-    CmdResult clone = Git("clone -q " + AgentUrl() + " " + t + "/work");
-    ASSERT_EQ(clone.rc, 0) << clone.out;
+    EXPECT_NE(at, std::string::npos);
+    if (at != std::string::npos) policy.replace(at, 29, "users: [" + Me() + "]");
+    return {policy};
   }
-
-  static std::string Bin(const std::string& name) { return std::string(AG_BIN_DIR) + "/" + name; }
-  std::string AgentUrl() const {
-    return "http://agent:" + agent_token_ + "@127.0.0.1:" + std::to_string(port_) + "/demo.git";
-  }
-  CmdResult Git(const std::string& args) const {
-    return Cmd("HOME=" + dir_.path() + "/home GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 git " + args);
-  }
-  CmdResult Work(const std::string& args) const { return Git("-C " + dir_.path() + "/work " + args); }
-  CmdResult Agentgate(const std::string& args) const {
-    return Cmd(Bin("agentgate") + " " + args + " --config " + config_);
-  }
-
-  HttpUpstream upstream_{2};
-  TempDir dir_{"ag-flow"};
-  std::string config_ = dir_.path() + "/agentgate.yaml";
-  std::string agent_token_;
-  int port_ = 0;
-  Child daemon_;
+  std::string agent_token() const { return TokenOf("agent-ci"); }
 };
 
 TEST_F(FlowTest, HeldPushIsApprovedAndReplayedUpstreamOnce) {
@@ -132,7 +91,7 @@ TEST_F(FlowTest, BlockedPushNeverReachesUpstreamAndSecretsStayMasked) {
   std::string everything = ReadAll(dir_.path() + "/daemon.log") + ReadAll(dir_.path() + "/data/agentgate.db") +
                            ReadAll(dir_.path() + "/data/agentgate.db-wal");
   EXPECT_EQ(everything.find(FakeAwsKey()), std::string::npos);
-  EXPECT_EQ(everything.find(agent_token_), std::string::npos);
+  EXPECT_EQ(everything.find(agent_token()), std::string::npos);
   EXPECT_EQ(everything.find(upstream_.token()), std::string::npos);
 }
 

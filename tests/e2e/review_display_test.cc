@@ -9,8 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "e2e/fixture.h"
-#include "e2e/upstream_fixture.h"
+#include "e2e/loop_fixture.h"
 
 namespace ag::testing {
 namespace {
@@ -40,60 +39,26 @@ void ExpectNothingRaw(const std::string& what, const std::string& out) {
   EXPECT_EQ(out.find(kRlo), std::string::npos) << what << " holds a raw U+202E:\n" << out;
 }
 
-class ReviewDisplayTest : public ::testing::Test {
+class ReviewDisplayTest : public LoopTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(upstream_.ok()) << upstream_.error_log();
     const std::string& t = dir_.path();
-    agent_token_ = RandomToken("agt_");
-    port_ = e2e::FreePort();
-    int webhook_port = e2e::FreePort();
-    ASSERT_TRUE(webhook_.Start({"python3", "-c", kWebhook, std::to_string(webhook_port),
+    webhook_port_ = e2e::FreePort();
+    ASSERT_TRUE(webhook_.Start({"python3", "-c", kWebhook, std::to_string(webhook_port_),
                                 t + "/webhook.jsonl"},
                                t + "/webhook.log"));
-    ASSERT_TRUE(WaitFor([&] { return CanConnect(webhook_port); })) << ReadAll(t + "/webhook.log");
-    WriteFile(t + "/upstream-token", upstream_.token() + "\n", 0600);
+    ASSERT_TRUE(WaitFor([&] { return CanConnect(webhook_port_); })) << ReadAll(t + "/webhook.log");
+    LoopTest::SetUp();
+  }
+  LoopOptions Options() override {
     // Every push under agent/ waits for this test's user (root in CI).
-    WriteFile(t + "/policy.yaml", "version: 1\ndefault_outcome: hold\nreviewers: {users: [" +
-                                      ShOut("id -un") + "]}\nprofiles:\n  - name: agents\n"
-                                      "    refs: [\"refs/heads/agent/**\"]\n");
-    WriteFile(config_, "data_dir: " + t + "/data\npolicy: " + t + "/policy.yaml\nlisten: 127.0.0.1:" +
-                           std::to_string(port_) + "\ncontrol_socket: " + t + "/control.sock\n" +
-                           "webhook_url: http://127.0.0.1:" + std::to_string(webhook_port) +
-                           "/hook\nreplay: {poll_interval: 1h}\n" +
-                           "tokens:\n  - identity: agent-ci\n    groups: [agents]\n    sha256: " +
-                           Sha256Hex(agent_token_) + "\n");
-    CmdResult add = Cmd(Bin("agentgate") + " repo add demo --upstream " + upstream_.url() +
-                        " --credential " + t + "/upstream-token --config " + config_);
-    ASSERT_EQ(add.rc, 0) << add.out;
-    ASSERT_TRUE(daemon_.Start({Bin("agentgate-mirror"), "--config", config_}, t + "/daemon.log"));
-    ASSERT_TRUE(WaitFor([&] {
-      return e2e::RawHttp(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200;
-    })) << ReadAll(t + "/daemon.log");
-    WriteFile(t + "/home/.gitconfig", "[user]\n\tname = Agent\n\temail = agent@example.com\n");
-    CmdResult clone = Git("clone -q " + AgentUrl() + " " + t + "/work");
-    ASSERT_EQ(clone.rc, 0) << clone.out;
+    return {"version: 1\ndefault_outcome: hold\nreviewers: {users: [" + Me() +
+                "]}\nprofiles:\n  - name: agents\n    refs: [\"refs/heads/agent/**\"]\n",
+            "webhook_url: http://127.0.0.1:" + std::to_string(webhook_port_) + "/hook\n"};
   }
 
-  static std::string Bin(const std::string& name) { return std::string(AG_BIN_DIR) + "/" + name; }
-  std::string AgentUrl() const {
-    return "http://agent:" + agent_token_ + "@127.0.0.1:" + std::to_string(port_) + "/demo.git";
-  }
-  CmdResult Git(const std::string& args) const {
-    return Cmd("HOME=" + dir_.path() + "/home GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 git " + args);
-  }
-  CmdResult Work(const std::string& args) const { return Git("-C " + dir_.path() + "/work " + args); }
-  CmdResult Agentgate(const std::string& args) const {
-    return Cmd(Bin("agentgate") + " " + args + " --config " + config_);
-  }
-
-  HttpUpstream upstream_{2};
-  TempDir dir_{"ag-display"};
-  std::string config_ = dir_.path() + "/agentgate.yaml";
-  std::string agent_token_;
-  int port_ = 0;
+  int webhook_port_ = 0;
   Child webhook_;
-  Child daemon_;
 };
 
 TEST_F(ReviewDisplayTest, HostileBytesAreShownNotObeyed) {

@@ -391,15 +391,21 @@ TEST_F(HookRulesTest, MalformedPolicyRefusesEveryPush) {
 TEST_F(HookRulesTest, PushOptionsAreRecordedAndSecretsInThemMasked) {
   Branch("agent/opts");
   Commit("x");
-  RunResult r = Push("-o task=JIRA-42 -o " + Quote("note=" + FakeGithubToken()) + " agent/opts");
+  RunResult r = Push("-o task=JIRA-42 agent/opts");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto reqs = Requests();
   ASSERT_EQ(reqs.size(), 1u);
-  auto opts = nlohmann::json::parse(reqs[0].push_options_json);
-  ASSERT_EQ(opts.size(), 2u);
-  EXPECT_EQ(opts[0], "task=JIRA-42");
-  EXPECT_EQ(opts[1].get<std::string>().find(FakeGithubToken()), std::string::npos);
-  EXPECT_EQ(StoreBytes().find(FakeGithubToken()), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(reqs[0].push_options_json), nlohmann::json::array({"task=JIRA-42"}));
+  // A push option is scanned like everything the agent writes: a secret in
+  // one refuses the push, and the decision records it masked.
+  Commit("y");
+  RunResult leak = Push("-o task=JIRA-43 -o " + Quote("note=" + FakeGithubToken()) + " agent/opts");
+  EXPECT_NE(leak.exit_code, 0) << leak.output;
+  EXPECT_NE(leak.output.find("(push option 1)"), std::string::npos) << leak.output;
+  EXPECT_EQ(leak.output.find(FakeGithubToken()), std::string::npos) << leak.output;
+  std::string audit = StoreBytes();
+  EXPECT_NE(audit.find("task=JIRA-43"), std::string::npos);
+  EXPECT_EQ(audit.find(FakeGithubToken()), std::string::npos);
 }
 
 TEST_F(HookRulesTest, NewPushSupersedesThePendingRequest) {
@@ -514,6 +520,41 @@ TEST_F(HookRulesTest, UnreachableCommitTheRepositoryHoldsIsInspected) {
   // branch upstream force-pushed away, say) is not "already inspected".
   std::string leak = UnreachableLeak("agent/old", /*detach_head=*/false);
   ExpectBlockedForSecretIn("agent/old", leak);
+}
+
+}  // namespace
+}  // namespace ag::testing
+
+namespace ag::testing {
+namespace {
+
+// What the agent writes outside a file's lines is scanned too: the commit
+// message, the author, a file name, a symlink target and a push option.
+TEST_F(HookRulesTest, SecretsOutsideFileLinesAreFound) {
+  const std::string token = std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  struct Case {
+    std::string name;
+    std::function<void()> make;
+    std::string push_option;
+  };
+  std::vector<Case> cases = {
+      {"message", [&] { Write("a.txt", "a\n"); Commit("fix\n\n" + token); }, ""},
+      {"file-name", [&] { Write(token + ".txt", "b\n"); Commit("b"); }, ""},
+      {"symlink-target", [&] {
+         ASSERT_EQ(Sh("ln -s " + token + " " + Quote(work_ + "/link")).exit_code, 0);
+         Commit("link");
+       }, ""},
+      {"push-option", [&] { Write("c.txt", "c\n"); Commit("c"); }, "task=" + token},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(Git(work_, "checkout -q -b agent/" + c.name + " main").exit_code, 0);
+    c.make();
+    RunResult r = Push((c.push_option.empty() ? "" : "-o " + Quote(c.push_option) + " ") + "agent/" + c.name);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("github-token"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find(token), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace

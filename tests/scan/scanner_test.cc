@@ -252,3 +252,22 @@ TEST(ScannerTest, FindingsPerBlobAreBounded) {
 
 }  // namespace
 }  // namespace ag::scan
+
+namespace ag::scan {
+namespace {
+
+// Words the agent wrote outside a file (a commit message, a file name) are
+// scanned as lines of a pseudo-path such as "(commit message)".
+TEST(ScannerTest, ScanLinesFindsATokenUnderAPseudoPath) {
+  auto s = Make();
+  const std::string token = std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  for (const char* path : {"(commit message)", "(file name)", "x.txt"}) {
+    std::vector<Finding> out;
+    ASSERT_TRUE(s->ScanLines(path, {{1, "fix"}, {2, ""}, {3, token}}, &out).ok());
+    ASSERT_EQ(out.size(), 1u) << path;
+    EXPECT_EQ(out[0].rule_id, "github-token");
+  }
+}
+
+}  // namespace
+}  // namespace ag::scan
