@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "git/symlink.h"
+#include "util/display.h"
 
 namespace ag::check {
 namespace {
@@ -58,6 +59,11 @@ std::string DefaultMessage(RuleKind kind) {
   }
   return "policy rule fired";
 }
+
+// Built-in per-commit rule: invisible or bidirectional Unicode in what the
+// agent wrote makes a reviewer read something else than what is there
+// ("Trojan Source"), so it always needs a human.
+constexpr const char* kHiddenUnicode = "hidden-unicode";
 
 // Collects, per commit, the file-level violations, secret findings, notes
 // and changed paths under every rule of the policy; commits found in the
@@ -167,6 +173,9 @@ class Collector : public git::ChangeVisitor {
     if (!deleted && c.new_mode == git::kModeLink) {
       AG_RETURN_IF_ERROR(ScanWords(pc, commit, c.path + " (symlink target)", c.symlink_target));
     }
+    for (const git::AddedLine& l : c.added) {
+      if (HasHiddenUnicode(l.text)) AddHidden(pc, c.path, l.number, commit.oid);
+    }
     if (!secrets_.empty() && has_blob) AG_RETURN_IF_ERROR(Scan(pc, commit, c));
     return Status::Ok();
   }
@@ -180,7 +189,7 @@ class Collector : public git::ChangeVisitor {
   // target, a push option) as a one-line file named `where`.
   Status ScanWords(PerCommit& pc, const git::CommitInfo& commit, const std::string& where,
                    std::string_view text) {
-    if (secrets_.empty() || text.empty()) return Status::Ok();
+    if (text.empty()) return Status::Ok();
     std::vector<scan::Line> lines;
     int n = 0;
     size_t pos = 0;
@@ -190,6 +199,10 @@ class Collector : public git::ChangeVisitor {
       lines.push_back({++n, text.substr(pos, end - pos)});  // views into `text`
       pos = end + 1;
     }
+    for (const scan::Line& l : lines) {
+      if (HasHiddenUnicode(l.text)) AddHidden(pc, where, l.number, commit.oid);
+    }
+    if (secrets_.empty()) return Status::Ok();
     std::vector<scan::Finding> found;
     AG_RETURN_IF_ERROR(scanner_.ScanLines(where, lines, &found)
                            .WithContext("secret scan of " + where + " in " + commit.oid.substr(0, 12)));
@@ -273,6 +286,13 @@ class Collector : public git::ChangeVisitor {
       }
       pc.findings.push_back(std::move(f));
     }
+  }
+
+  void AddHidden(PerCommit& pc, const std::string& path, int line, const std::string& commit) {
+    if (++fired_[kHiddenUnicode] > options_.max_violations_per_rule) return;
+    pc.violations.push_back({kHiddenUnicode, Outcome::kHold,
+                             "invisible or bidirectional Unicode: the text does not read as it shows",
+                             path, line, commit, ""});
   }
 
   void Add(PerCommit& pc, const Rule* r, const std::string& path, int line,
@@ -429,6 +449,10 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     if (u.ref_name.rfind("refs/agentgate/", 0) == 0) {
       d.violations.push_back(Builtin("reserved-ref", "refs/agentgate/ is written by agentgate only"));
     }
+    if (HasHiddenUnicode(u.ref_name)) {
+      d.violations.push_back({kHiddenUnicode, Outcome::kHold,
+                              "the ref name holds invisible or bidirectional Unicode", "", 0, "", ""});
+    }
     if (!profile) {
       d.violations.push_back(Builtin("no-profile", "no policy profile matches identity '" +
                                                        ctx.identity + "'"));
@@ -509,7 +533,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     std::unordered_map<std::string, size_t> listed;  // per rule, over the range
     auto take = [&](const Collector::PerCommit& pc) {
       for (const Violation& v : pc.violations) {
-        if (!in_profile.count(v.rule_id)) continue;
+        if (!in_profile.count(v.rule_id) && v.rule_id != kHiddenUnicode) continue;
         // Past the cap a rule still decides (one listed violation is enough).
         if (++listed[v.rule_id] > options.max_violations_per_rule) continue;
         d.violations.push_back(v);

@@ -559,3 +559,37 @@ TEST_F(HookRulesTest, SecretsOutsideFileLinesAreFound) {
 
 }  // namespace
 }  // namespace ag::testing
+
+namespace ag::testing {
+namespace {
+
+// Trojan Source: a bidirectional override or an invisible character in an
+// added line, a commit message, a file name or the ref name is held for a
+// human, whatever the policy would allow (here: everything).
+TEST_F(HookRulesTest, HiddenUnicodeIsHeldForAHuman) {
+  UsePolicy("version: 1\ndefault_outcome: allow\nprofiles:\n  - name: all\n    refs: [\"refs/heads/**\"]\n");
+  const std::string rlo = "\xE2\x80\xAE", zwsp = "\xE2\x80\x8B";
+  struct Case {
+    std::string name;
+    std::function<void()> make;
+  };
+  std::vector<Case> cases = {
+      {"line", [&] { Write("a.py", "ok = 1\nif user == 'admin" + rlo + " ' :\n"); Commit("a"); }},
+      {"message", [&] { Write("b.py", "b = 1\n"); Commit("fix" + zwsp + "es"); }},
+      {"file-name", [&] { Write("c" + rlo + "txt.py", "c\n"); Commit("c"); }},
+      {"control", [&] { Write("d.py", "d = 1\n"); Commit("d"); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(Git(work_, "checkout -q -b agent/" + c.name + " main").exit_code, 0);
+    c.make();
+    RunResult r = Push("agent/" + c.name);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    nlohmann::json m = Machine(r.output, "refs/heads/agent/" + c.name);
+    EXPECT_EQ(Fired(m, "hidden-unicode"), c.name != "control") << r.output;
+    EXPECT_EQ(m["outcome"], c.name == "control" ? "allow" : "hold") << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace ag::testing
