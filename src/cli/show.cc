@@ -155,6 +155,10 @@ void PrintHuman(const json& r, bool color) {
   // Commits and files: author, email, message and paths come escaped from
   // the daemon (control/show.h).
   for (const auto& c : commits) {
+    if (c.contains("rejected_in")) {
+      std::printf("%s!! REJECTED before, in request %lld: approving this request approves it%s\n", bold,
+                  c.value("rejected_in", 0LL), off);
+    }
     std::printf("%scommit %s%s\nAuthor: %s <%s>\nDate:   %s\n\n", yellow, Str(c, "id").c_str(), off,
                 Str(c, "author").c_str(), Str(c, "email").c_str(), Str(c, "time").c_str());
     std::string msg = Str(c, "message");

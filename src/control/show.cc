@@ -331,6 +331,24 @@ Result<json> BuildShow(store::Db& db, const review::ReviewSettings& settings,
   auto repo = review::OpenMirrorRepo(settings, r.repo);
   Status s = repo.ok() ? Inspect(repo->get(), r, options, &out) : repo.status();
   if (!s.ok()) out["repo_error"] = s.message();
+
+  // Commits a reviewer rejected before come first, marked: approving this
+  // request approves them (docs/review.md, "Rejections stick").
+  AG_ASSIGN_OR_RETURN(auto rejected, store::RejectedCommits(db, r.repo));
+  if (!rejected.empty() && out.contains("commits")) {
+    json first = json::array(), rest = json::array();
+    for (json& c : out["commits"]) {
+      auto it = rejected.find(c.value("id", ""));
+      if (it != rejected.end() && it->second != r.id) {
+        c["rejected_in"] = it->second;
+        first.push_back(std::move(c));
+      } else {
+        rest.push_back(std::move(c));
+      }
+    }
+    for (json& c : rest) first.push_back(std::move(c));
+    out["commits"] = std::move(first);
+  }
   return out;
 }
 

@@ -97,6 +97,12 @@ TEST_F(DocsPolicyGateTest, RejectedCommitUnderADocsOnlyCommitIsHeld) {
   EXPECT_TRUE(Has(r["rules"], "rejected-commits")) << r.dump(2);
   EXPECT_TRUE(Has(r["rules"], "protected-paths")) << r.dump(2);
   EXPECT_EQ(r["status"], "pending");
+  // The reviewer is shown the rejected commit first, marked.
+  ASSERT_TRUE(r["commits"].is_array() && r["commits"].size() == 2u) << r.dump(2);
+  EXPECT_EQ(r["commits"][0]["id"], a);
+  EXPECT_EQ(r["commits"][0]["rejected_in"], 1);
+  EXPECT_FALSE(r["commits"][1].contains("rejected_in"));
+  EXPECT_NE(Agentgate("show 2").out.find("REJECTED before, in request 1"), std::string::npos);
 
   // Row 3: the rejected commit pushed again on a new branch is held too.
   ASSERT_EQ(Work("checkout -q " + a).rc, 0);
