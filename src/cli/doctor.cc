@@ -1,30 +1,36 @@
 // `agentgate doctor [--config FILE] [--user NAME] [--credentials-dir DIR]
 // [--offline]`: checks an installation and says what to fix. One line per
-// check, "ok: ..." or "FAIL: ...; fix: ..."; exit 0 when every check is ok,
-// 1 when any failed, 2 on a usage error.
+// check, "ok: ...", "WARN: ...; fix: ..." or "FAIL: ...; fix: ..."; exit 0
+// when no check failed (warnings do not fail), 1 when any failed, 2 on a
+// usage error.
 //
-// Checks, in order: the config loads; the policy loads; the service user
-// exists; the data dir, the database and the server key belong to it and are
-// not writable (the key: not readable) by anyone else; each repo opens, has
-// the agentgate hooks and receive.advertisePushOptions; each upstream answers
-// (libgit2 connect + ls with the repo's credential, so a refused token shows).
+// Checks, in order: the config loads; the policy loads; no token identity is
+// a policy reviewer's Unix account (WARN); the service user exists; the data
+// dir, the database and the server key belong to it and are not writable (the
+// key: not readable) by anyone else; each repo opens, has the agentgate hooks
+// and receive.advertisePushOptions; each upstream answers (libgit2 connect +
+// ls with the repo's credential, so a refused token shows).
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "audit/config_source.h"
 #include "cli/command.h"
+#include "control/peer.h"
 #include "git/git.h"
 #include "policy/policy.h"
 #include "replay/credentials.h"
 #include "replay/remote.h"
+#include "review/workflow.h"
 #include "util/file.h"
 
 namespace ag::cli {
@@ -44,10 +50,17 @@ class Report {
     ++failures_;
     std::printf("FAIL: %s; fix: %s\n", what.c_str(), fix.c_str());
   }
+  // A risk the installation still runs with: printed, does not fail doctor.
+  void Warn(const std::string& what, const std::string& fix) {
+    ++warnings_;
+    std::printf("WARN: %s; fix: %s\n", what.c_str(), fix.c_str());
+  }
   int failures() const { return failures_; }
+  int warnings() const { return warnings_; }
 
  private:
   int failures_ = 0;
+  int warnings_ = 0;
 };
 
 std::string Octal(mode_t m) {
@@ -179,6 +192,58 @@ void CheckRepo(Report& r, const config::Config& config, const config::RepoConfig
        ((*cred)->kind() == replay::CredentialKind::kNone ? "" : ", credential accepted") + ")");
 }
 
+// Why token identity `identity` is a policy reviewer's Unix account, or ""
+// when it is not. The account (`identity` itself or an alias with its uid)
+// counts when it is named in `users`, or is in one of `groups`.
+std::string ReviewerAccount(const std::string& identity, const std::vector<std::string>& users,
+                            const std::vector<std::string>& groups) {
+  auto named = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  if (named(users, identity)) return "names reviewer account " + identity;
+  Result<std::optional<uid_t>> uid = review::AccountUid(identity);
+  if (!uid.ok()) return "cannot be told apart from a reviewer (" + uid.status().message() + ")";
+  if (!*uid) return "";
+  for (const std::string& u : users) {
+    Result<std::optional<uid_t>> other = review::AccountUid(u);
+    if (other.ok() && *other == *uid) {
+      return "is Unix account " + identity + ", uid " + std::to_string(**uid) +
+             " like reviewer " + u;
+    }
+  }
+  Result<control::Peer> account = control::AccountOf(**uid);
+  if (!account.ok()) return "";
+  for (const std::string& g : account->groups) {
+    if (named(groups, g)) return "is Unix account " + identity + ", in reviewer group " + g;
+  }
+  return "";
+}
+
+// Agents must never run under, or be named as, a reviewer's account: the
+// review workflow refuses such a reviewer's approvals (fail closed), so a
+// token named like one is a misconfiguration. OIDC identities (prefix +
+// claim) are not known before a token arrives; only static tokens are checked.
+void CheckTokenIdentities(Report& r, const config::Config& c, const policy::Policy& p) {
+  std::vector<std::string> users = p.reviewers.users, groups = p.reviewers.groups;
+  for (const policy::Rule& rule : p.rules) {
+    users.insert(users.end(), rule.review.users.begin(), rule.review.users.end());
+    groups.insert(groups.end(), rule.review.groups.begin(), rule.review.groups.end());
+  }
+  int warned = 0;
+  for (const config::StaticTokenConfig& t : c.tokens) {
+    std::string why = ReviewerAccount(t.identity, users, groups);
+    if (why.empty()) continue;
+    ++warned;
+    r.Warn("token identity '" + t.identity + "' " + why +
+               " (agents must never run under, or be named as, a reviewer's account)",
+           "give the agent its own identity in tokens: and its own Unix account");
+  }
+  if (warned == 0) {
+    r.Ok("token identities: none is a reviewer's account (" + std::to_string(c.tokens.size()) +
+         " tokens)");
+  }
+}
+
 int RunDoctor(int argc, char** argv) {
   CLI::App app{"Check the installation and say what to fix.", "agentgate doctor"};
   DoctorOptions o;
@@ -216,6 +281,7 @@ int RunDoctor(int argc, char** argv) {
            "fix the policy (docs/policy.md); the daemon refuses every push meanwhile");
   } else {
     r.Ok("policy " + c.policy_path + " loads");
+    CheckTokenIdentities(r, c, **pol);
   }
 
   std::optional<uid_t> uid;
@@ -239,6 +305,10 @@ int RunDoctor(int argc, char** argv) {
   if (r.failures() > 0) {
     std::printf("%d check(s) failed\n", r.failures());
     return kExitRefused;
+  }
+  if (r.warnings() > 0) {
+    std::printf("all checks passed, %d warning(s)\n", r.warnings());
+    return kExitOk;
   }
   std::printf("all checks passed\n");
   return kExitOk;

@@ -1,7 +1,13 @@
 #include "review/workflow.h"
 
+#include <pwd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "git/git.h"
 #include "store/audit.h"
@@ -44,11 +50,89 @@ Status NotPending(const Request& r) {
   return Status::FailedPrecondition(msg);
 }
 
-bool IsPusher(const Request& r, const ReviewSettings& s, const std::string& user) {
-  if (r.identity == user) return true;
-  if (r.identity == "local:" + user) return true;
-  auto it = s.identity_accounts.find(r.identity);
-  return it != s.identity_accounts.end() && it->second == user;
+// How a request's pushing identity relates to the reviewer (see workflow.h,
+// "Self-review").
+enum class Pusher {
+  kOther,     // another person
+  kSelf,      // the reviewer's own push: the same uid
+  kSameName,  // a token/OIDC identity named like the reviewer's account: fail closed
+};
+
+struct PusherMatch {
+  Pusher kind = Pusher::kOther;
+  std::string why;  // kSameName: the clause for the refusal
+};
+
+// "uid<N>", the local identity of a uid with no account name (hook/context.cc) -> N.
+std::optional<uid_t> NamelessUid(const std::string& name) {
+  constexpr size_t kMaxDigits = 10;  // uid_t is 32 bits
+  if (name.size() <= 3 || name.size() > 3 + kMaxDigits || name.compare(0, 3, "uid") != 0) {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (size_t i = 3; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(name[i] - '0');
+  }
+  if (v > std::numeric_limits<uid_t>::max()) return std::nullopt;
+  return static_cast<uid_t>(v);
+}
+
+// Whether account `name` is the reviewer's: the same name, or the same uid.
+Result<bool> SameAccount(const std::string& name, const std::string& user,
+                         std::optional<uid_t> user_uid) {
+  if (name == user) return true;
+  if (!user_uid || name.empty()) return false;
+  AG_ASSIGN_OR_RETURN(std::optional<uid_t> uid, AccountUid(name));
+  return uid && *uid == *user_uid;
+}
+
+Result<PusherMatch> MatchPusher(const Request& r, const ReviewSettings& s,
+                                const std::string& user) {
+  AG_ASSIGN_OR_RETURN(std::optional<uid_t> user_uid, AccountUid(user));
+  const std::string& identity = r.identity;
+  static constexpr std::string_view kLocal = "local:";
+  // A push by path: the Unix account that ran git, by name or as uid<N>.
+  if (identity.compare(0, kLocal.size(), kLocal) == 0) {
+    std::string name = identity.substr(kLocal.size());
+    AG_ASSIGN_OR_RETURN(bool same, SameAccount(name, user, user_uid));
+    std::optional<uid_t> nameless = NamelessUid(name);
+    if (same || (user_uid && nameless && *nameless == *user_uid)) {
+      return PusherMatch{Pusher::kSelf, ""};
+    }
+    return PusherMatch{};
+  }
+  // A person's identity, mapped to its account by the config.
+  auto it = s.identity_accounts.find(identity);
+  if (it != s.identity_accounts.end()) {
+    AG_ASSIGN_OR_RETURN(bool same, SameAccount(it->second, user, user_uid));
+    if (same) return PusherMatch{Pusher::kSelf, ""};
+  }
+  // A token or OIDC identity named like the reviewer's account, or like an
+  // alias of it: nothing tells the two apart, so it counts as the reviewer.
+  if (identity == user) {
+    return PusherMatch{Pusher::kSameName, "matches the reviewer's account name " + user};
+  }
+  AG_ASSIGN_OR_RETURN(bool alias, SameAccount(identity, user, user_uid));
+  if (alias) {
+    return PusherMatch{Pusher::kSameName, "is the name of an account with " + user + "'s uid " +
+                                              std::to_string(*user_uid)};
+  }
+  return PusherMatch{};
+}
+
+// Refuses `action` ("approve", "retry") of `r` by its own pusher.
+Status RefuseSelfReview(const Request& r, const PusherMatch& m, const std::string& user,
+                        const char* action) {
+  if (m.kind == Pusher::kOther) return Status::Ok();
+  if (m.kind == Pusher::kSelf) {
+    return Status::PermissionDenied(user + " pushed " + Id(r.id) + " (as " + r.identity +
+                                    ") and cannot " + action + " it");
+  }
+  return Status::PermissionDenied(user + " cannot " + action + " " + Id(r.id) +
+                                  ": its pushing identity '" + r.identity + "' " + m.why +
+                                  " (agents must never run under, or be named as, a "
+                                  "reviewer's account)");
 }
 
 // Who may decide `r`, and how many approvals it needs.
@@ -192,15 +276,14 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
     // The decision binds to what the reviewer saw: a swapped request is refused.
     if (expected) AG_RETURN_IF_ERROR(CheckBinding(r, *expected));
     AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
-    bool own = IsPusher(r, settings, reviewer.user);
-    // Only the policy's reviewers decide (the pusher may withdraw its own push).
-    if (!(verdict == Verdict::kReject && own)) {
+    AG_ASSIGN_OR_RETURN(PusherMatch pusher, MatchPusher(r, settings, reviewer.user));
+    // Only the policy's reviewers decide (the pusher, by uid, may withdraw its own push).
+    if (!(verdict == Verdict::kReject && pusher.kind == Pusher::kSelf)) {
       AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
     }
-    // No self-approval: the pushing identity's account cannot approve its push.
-    if (verdict == Verdict::kApprove && own) {
-      return Status::PermissionDenied(reviewer.user + " pushed " + Id(id) + " (as " +
-                                      r.identity + ") and cannot approve it");
+    // No self-approval: the pushing person (by uid, or by name: fail closed) cannot approve.
+    if (verdict == Verdict::kApprove) {
+      AG_RETURN_IF_ERROR(RefuseSelfReview(r, pusher, reviewer.user, "approve"));
     }
     // One verdict per reviewer: approving twice never counts twice.
     AG_ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierVerdict(db, id, reviewer.user));
@@ -282,6 +365,23 @@ ReviewSettings SettingsFrom(const config::Config& config, const policy::Policy* 
   return s;
 }
 
+Result<std::optional<uid_t>> AccountUid(const std::string& name) {
+  constexpr size_t kMaxBuffer = 1u << 20;  // getpwnam_r's buffer stops growing here
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc = 0;
+  while ((rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < kMaxBuffer) {
+    buf.resize(buf.size() * 2);
+  }
+  // POSIX leaves "not found" as 0 with no entry; glibc's NSS may say so with these.
+  if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) return std::optional<uid_t>();
+  if (rc != 0) return Status::Io("getpwnam_r(" + name + "): " + std::strerror(rc));
+  if (!found) return std::optional<uid_t>();
+  return std::optional<uid_t>(pw.pw_uid);
+}
+
 bool IsRefusal(Code code) {
   switch (code) {
     case Code::kNotFound:
@@ -356,10 +456,9 @@ Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int6
     AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
     // Retrying is a reviewer's action, with the same who-may rules as approving.
     AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
-    if (IsPusher(r, settings, reviewer.user)) {
-      return Status::PermissionDenied(reviewer.user + " pushed " + Id(id) +
-                                      " and cannot retry it");
-    }
+    // Nor by the pushing person (same rule as approving).
+    AG_ASSIGN_OR_RETURN(PusherMatch pusher, MatchPusher(r, settings, reviewer.user));
+    AG_RETURN_IF_ERROR(RefuseSelfReview(r, pusher, reviewer.user, "retry"));
     AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, RequestStatus::kFailed,
                                                 RequestStatus::kApproved, reviewer.user,
                                                 "retry requested", "request.retry"));

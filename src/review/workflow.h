@@ -13,12 +13,26 @@
 //   NotFound            no such request
 //   FailedPrecondition  already decided / expired / superseded / upstream moved
 //   PermissionDenied    not a reviewer of this request, or the pusher itself
+//                       (the same person: see "Self-review" below)
 //   Conflict            the approval binds to a ref/old/new the request does not have
 //   AlreadyExists       this reviewer already approved this request
 // Any other code is a system error (database locked or corrupt, ...).
 //
+// Self-review compares people, not strings. The reviewer is the pusher when
+//   - the request was pushed locally as `local:<name>` or `local:uid<N>` and
+//     that account (or uid) has the reviewer's uid (aliases in /etc/passwd
+//     are one person), or
+//   - identity_accounts maps the pushing identity to an account with the
+//     reviewer's uid;
+// and is treated as the pusher (fail closed) when a token or OIDC identity
+// equals the reviewer's account name, or the name of an account with the
+// reviewer's uid. The pusher may withdraw (reject) its own request; a mere
+// name match only refuses, it grants nothing.
+//
 // Thread-safety: the functions keep no state; a Db belongs to one thread.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <map>
@@ -79,7 +93,8 @@ Result<DecisionResult> Approve(store::Db& db, const ReviewSettings& settings, in
                                const std::string& comment);
 
 // Rejects request `id` (one rejection is enough). `expected`, when given, must
-// match like an approval's. The pusher may reject (withdraw) its own request.
+// match like an approval's. The pusher (same uid) may reject (withdraw) its own
+// request, reviewer or not; a name match alone grants nothing.
 Result<DecisionResult> Reject(store::Db& db, const ReviewSettings& settings, int64_t id,
                               const Reviewer& reviewer, const std::optional<Binding>& expected,
                               const std::string& reason);
@@ -95,6 +110,11 @@ bool MayView(const store::Request& r, const ReviewSettings& settings, const Revi
 // conflict is not retried: upstream moved, the agent must re-push on top.
 Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int64_t id,
                              const Reviewer& reviewer);
+
+// The uid of the Unix account `name` (getpwnam_r); nullopt when there is no
+// such account. A failed lookup (an NSS error) is an Io error, never "no
+// account". Reentrant.
+Result<std::optional<uid_t>> AccountUid(const std::string& name);
 
 // True when `code` is a refusal (exit 1), false for system errors (exit 2).
 bool IsRefusal(Code code);

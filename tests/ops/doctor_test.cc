@@ -1,5 +1,6 @@
 // `agentgate doctor` as a real process over a real data dir, repo and local
 // upstream: all ok, then each problem it must name (and exit 1 for).
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -80,7 +81,9 @@ TEST_F(DoctorTest, AllOk) {
   CommandResult r = Doctor();
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.find("FAIL"), std::string::npos) << r.output;
-  for (const char* want : {"ok: config", "ok: policy", "ok: service user", "ok: data dir",
+  EXPECT_EQ(r.output.find("WARN"), std::string::npos) << r.output;
+  for (const char* want : {"ok: config", "ok: policy", "ok: token identities",
+                           "ok: service user", "ok: data dir",
                            "ok: database", "ok: server key", "pre-receive hook runs",
                            "post-receive hook runs", "advertisePushOptions",
                            "upstream file://", "all checks passed"}) {
@@ -138,6 +141,30 @@ TEST_F(DoctorTest, CredentialMissing) {
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("FAIL: repo demo: credential 'upstream-token'"), std::string::npos)
       << r.output;
+}
+
+TEST_F(DoctorTest, TokenIdentityIsAReviewersAccount) {
+  // Reviewers: a user named in the policy, and the group of the account
+  // running the test; tokens named like each, and an agent's own.
+  struct group* gr = ::getgrgid(::getegid());
+  ASSERT_NE(gr, nullptr);
+  ASSERT_EQ(Sh("sed -i 's/groups: \\[agentgate-reviewers\\]/users: [doc-reviewer]\\n  groups: [" +
+               std::string(gr->gr_name) + "]/' " + dir_ + "/policy.yaml").code, 0);
+  std::string hash(64, 'a');
+  std::ofstream(dir_ + "/agentgate.yaml", std::ios::app)
+      << "tokens:\n  - {identity: doc-reviewer, sha256: " << hash << "}\n"
+      << "  - {identity: " << user_ << ", sha256: " << std::string(64, 'b') << "}\n"
+      << "  - {identity: agent-ci, sha256: " << std::string(64, 'c') << "}\n";
+  CommandResult r = Doctor("--offline");
+  EXPECT_EQ(r.code, 0) << r.output;  // a warning, not a failure
+  EXPECT_NE(r.output.find("WARN: token identity 'doc-reviewer' names reviewer account "
+                          "doc-reviewer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("WARN: token identity '" + user_ + "' is Unix account " + user_ +
+                          ", in reviewer group " + gr->gr_name), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("must never run under, or be named as, a reviewer's account"),
+            std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("'agent-ci'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 warning(s)"), std::string::npos) << r.output;
 }
 
 TEST_F(DoctorTest, BadPolicyAndBadConfig) {

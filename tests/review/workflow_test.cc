@@ -3,6 +3,8 @@
 #include "review/workflow.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "git/git.h"
 #include "review/review_support.h"
@@ -14,8 +16,11 @@ namespace {
 using ag::testing::CountRows;
 using ag::testing::Seed;
 using ag::testing::SeedPending;
+using ag::testing::Sh;
 using ag::testing::StatusOf;
 using ag::testing::TempDir;
+using ag::testing::TestUser;
+using ag::testing::UniquePrefix;
 
 class WorkflowTest : public ::testing::Test {
  protected:
@@ -116,6 +121,94 @@ TEST_F(WorkflowTest, NoSelfApproval) {
                                   .users = {"alice"}});
   ASSERT_TRUE(Reject(*db_, settings_, id, {"dev", {}}, std::nullopt, "never mind").ok());
   EXPECT_EQ(StatusOf(*db_, id), "rejected");
+}
+
+// Real accounts for the self-review rules: a reviewer, an alias of it (a
+// second /etc/passwd name with the same uid) and another person.
+class SelfReviewTest : public WorkflowTest {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to create users";
+    WorkflowTest::SetUp();
+    std::string p = UniquePrefix();
+    reviewer_ = std::make_unique<TestUser>(p + "-rev");
+    other_ = std::make_unique<TestUser>(p + "-oth");
+    struct passwd* pw = ::getpwnam(reviewer_->name().c_str());
+    ASSERT_NE(pw, nullptr);
+    uid_ = pw->pw_uid;
+    alias_ = p + "-ali";
+    ASSERT_EQ(Sh("useradd -M -N -o -u " + std::to_string(uid_) + " -s /usr/sbin/nologin " +
+                 alias_ + " 2>&1"), 0);
+    alias_made_ = true;
+  }
+  void TearDown() override {
+    if (alias_made_) Sh("userdel " + alias_ + " 2>&1");
+  }
+
+  // A pending request pushed as `identity` that the reviewer (and the other
+  // person) may review.
+  int64_t PushedAs(const std::string& identity) {
+    std::string tip(40, static_cast<char>('a' + n_++));
+    return SeedPending(*db_, {.ref = "refs/heads/agent/self" + std::to_string(n_),
+                              .new_oid = tip, .identity = identity,
+                              .users = {reviewer_->name(), other_->name()}});
+  }
+
+  std::unique_ptr<TestUser> reviewer_, other_;
+  std::string alias_;
+  bool alias_made_ = false;
+  uid_t uid_ = 0;
+  int n_ = 0;
+};
+
+TEST_F(SelfReviewTest, LocalPushByTheReviewersUidIsItsOwn) {
+  for (const std::string& identity :
+       {"local:" + reviewer_->name(), "local:" + alias_, "local:uid" + std::to_string(uid_)}) {
+    int64_t id = PushedAs(identity);
+    auto d = ApproveAs(id, reviewer_->name());
+    EXPECT_EQ(d.status().code(), Code::kPermissionDenied) << identity;
+    EXPECT_NE(d.status().message().find("cannot approve it"), std::string::npos)
+        << d.status().message();
+    EXPECT_EQ(StatusOf(*db_, id), "pending");
+    // Another person approves it.
+    ASSERT_TRUE(ApproveAs(id, other_->name()).ok()) << identity;
+  }
+  // The same person may withdraw a push made under its alias, reviewer or not.
+  int64_t id = SeedPending(*db_, {.ref = "refs/heads/agent/withdraw",
+                                  .identity = "local:" + alias_, .users = {other_->name()}});
+  ASSERT_TRUE(Reject(*db_, settings_, id, {reviewer_->name(), {}}, std::nullopt, "oops").ok());
+  EXPECT_EQ(StatusOf(*db_, id), "rejected");
+}
+
+TEST_F(SelfReviewTest, IdentityNamedLikeTheReviewerFailsClosed) {
+  struct Case {
+    std::string identity, says;
+  } cases[] = {{reviewer_->name(), "matches the reviewer's account name " + reviewer_->name()},
+               {alias_, "uid " + std::to_string(uid_)}};
+  for (const auto& c : cases) {
+    int64_t id = PushedAs(c.identity);
+    auto d = ApproveAs(id, reviewer_->name());
+    EXPECT_EQ(d.status().code(), Code::kPermissionDenied) << c.identity;
+    EXPECT_NE(d.status().message().find(c.says), std::string::npos) << d.status().message();
+    EXPECT_NE(d.status().message().find("must never run under"), std::string::npos);
+    EXPECT_EQ(StatusOf(*db_, id), "pending");
+    EXPECT_EQ(Events(id, "review.refused"), 1);
+  }
+  // A name match refuses; it does not make a non-reviewer the pusher who may withdraw.
+  int64_t id = SeedPending(*db_, {.ref = "refs/heads/agent/named", .identity = reviewer_->name(),
+                                  .users = {other_->name()}});
+  auto r = Reject(*db_, settings_, id, {reviewer_->name(), {}}, std::nullopt, "mine");
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(StatusOf(*db_, id), "pending");
+}
+
+TEST_F(SelfReviewTest, AnotherPersonsPushIsApproved) {
+  for (const std::string& identity : {"local:" + other_->name(), std::string("agent-ci")}) {
+    int64_t id = PushedAs(identity);
+    auto d = ApproveAs(id, reviewer_->name());
+    ASSERT_TRUE(d.ok()) << identity << ": " << d.status().ToString();
+    EXPECT_EQ(StatusOf(*db_, id), "approved");
+  }
 }
 
 TEST_F(WorkflowTest, QuorumNeedsDistinctReviewers) {
