@@ -347,6 +347,35 @@ void AddReview(policy::ReviewRequirement* into, const policy::ReviewRequirement&
   into->quorum = std::max(into->quorum, r.quorum);
 }
 
+// Scans the annotated tag `oid` points at (and the tags it points at, at
+// most a few levels deep): what the agent wrote in them.
+Status ScanTags(git_repository* repo, const std::string& oid, Collector* collector,
+                Collector::PerCommit* out) {
+  constexpr int kMaxTagDepth = 16;
+  AG_ASSIGN_OR_RETURN(git_oid id, git::ParseOid(oid));
+  for (int depth = 0; depth < kMaxTagDepth; ++depth) {
+    git_object* o = nullptr;
+    int rc = git_object_lookup(&o, repo, &id, GIT_OBJECT_ANY);
+    git::ObjectPtr owner(o);
+    if (rc != 0) return git::GitStatus(rc, "cannot read object " + git::OidHex(id));
+    if (git_object_type(o) != GIT_OBJECT_TAG) return Status::Ok();
+    auto* tag = reinterpret_cast<git_tag*>(o);
+    git::CommitInfo info;
+    info.oid = git::OidHex(id);
+    const char* name = git_tag_name(tag);
+    const char* message = git_tag_message(tag);
+    AG_RETURN_IF_ERROR(collector->ScanWords(*out, info, "(tag name)", name ? name : ""));
+    AG_RETURN_IF_ERROR(collector->ScanWords(*out, info, "(tag message)", message ? message : ""));
+    if (const git_signature* t = git_tag_tagger(tag)) {
+      AG_RETURN_IF_ERROR(collector->ScanWords(*out, info, "(tagger)",
+                                              std::string(t->name ? t->name : "") + " <" +
+                                                  (t->email ? t->email : "") + ">"));
+    }
+    id = *git_tag_target_id(tag);
+  }
+  return Status::FailedPrecondition("tags nested more than 16 deep");
+}
+
 }  // namespace
 
 bool SymlinkEscapes(std::string_view link_path, std::string_view target) {
@@ -440,6 +469,12 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     AG_RETURN_IF_ERROR(collector.ScanWords(options_result, none,
                                            "(push option " + std::to_string(i) + ")",
                                            options.push_options[i]));
+  }
+  // Annotated tags (nested ones too): their names, taggers and messages.
+  std::vector<Collector::PerCommit> tag_results(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (updates[i].is_delete()) continue;
+    AG_RETURN_IF_ERROR(ScanTags(repo, updates[i].new_oid, &collector, &tag_results[i]));
   }
 
   for (size_t i = 0; i < updates.size(); ++i) {
@@ -543,6 +578,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
       changed_paths.insert(changed_paths.end(), pc.paths.begin(), pc.paths.end());
     };
     take(options_result);
+    take(tag_results[i]);
     for (const std::string& c : d.commits) {
       if (const Collector::PerCommit* pc = collector.Find(c)) take(*pc);
     }

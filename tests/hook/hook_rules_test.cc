@@ -593,3 +593,25 @@ TEST_F(HookRulesTest, HiddenUnicodeIsHeldForAHuman) {
 
 }  // namespace
 }  // namespace ag::testing
+
+namespace ag::testing {
+namespace {
+
+// An annotated tag's name, tagger and message are the agent's words too.
+TEST_F(HookRulesTest, SecretInAnAnnotatedTagMessageIsFound) {
+  UsePolicy("version: 1\ndefault_outcome: hold\nprofiles:\n  - name: all\n    refs: [\"refs/**\"]\n"
+            "rules:\n  - {id: secrets, kind: secrets}\n");
+  const std::string token = std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  Commit("tagged");
+  ASSERT_EQ(Git(work_, "tag -a v1 -m " + Quote("release\n\n" + token)).exit_code, 0);
+  RunResult r = Push("refs/tags/v1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(tag message)"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(token), std::string::npos) << r.output;
+  ASSERT_EQ(Git(work_, "tag -a v2 -m clean").exit_code, 0);
+  RunResult clean = Push("refs/tags/v2");
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+}
+
+}  // namespace
+}  // namespace ag::testing
