@@ -292,6 +292,10 @@ class ConfigParser {
         if (auto s = r_.String(*x)) {
           if (s->empty()) {
             r_.Report(x->value, "identity: must not be empty");
+          } else if (s->rfind("local:", 0) == 0) {
+            // local:<user> is a push by path on the server; a token must not
+            // be able to pass for one (profiles match "local:*").
+            r_.Report(x->value, "identity: 'local:' is reserved for pushes by path on the server");
           } else {
             t.identity = *s;
           }
@@ -380,7 +384,14 @@ class ConfigParser {
         }
       }
       if (const Field* x = m->Get("identity_prefix")) {
-        if (auto s = r_.String(*x)) o.identity_prefix = *s;
+        if (auto s = r_.String(*x)) {
+          if (s->rfind("local:", 0) == 0 || std::string("local:").rfind(*s, 0) == 0 && !s->empty()) {
+            r_.Report(x->value, "identity_prefix: must not start with (or be a start of) 'local:', "
+                                "reserved for pushes by path on the server");
+          } else {
+            o.identity_prefix = *s;
+          }
+        }
       }
       if (const Field* x = m->Get("groups_claim")) {
         if (auto s = r_.String(*x)) o.groups_claim = *s;

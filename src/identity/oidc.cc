@@ -264,6 +264,12 @@ Result<Identity> OidcIssuer::Verify(const Jwt& jwt, TimePoint now) const {
   Identity id;
   id.method = "oidc";
   id.name = config_.identity_prefix + who->get<std::string>();
+  // An identity spelled "local:<user>" would pass for a push by path on the
+  // server (profiles match "local:*"): never from a token.
+  if (id.name.rfind("local:", 0) == 0) {
+    return Status::Unauthenticated("identity '" + id.name.substr(0, 64) +
+                                   "' is reserved for pushes by path on the server");
+  }
   id.groups = config_.groups;
   if (!config_.groups_claim.empty()) {
     auto g = jwt.claims.find(config_.groups_claim);

@@ -237,7 +237,9 @@ bool Notifier::Wait(std::chrono::milliseconds d) {
 
 void Notifier::Poll() {
   std::unique_ptr<store::Db> db;
+  bool again = false;  // a full page was read: more is waiting, poll at once
   do {
+    again = false;
     if (!db) {
       auto opened = store::Db::Open(options_.db_path);
       if (!opened.ok()) {
@@ -300,9 +302,10 @@ void Notifier::Poll() {
     // send thread saves the position as it delivers.
     if (options_.webhook_url.empty() && !events.empty()) SavePosition(db.get(), last_seq_);
     // A full page means more is waiting: poll again at once (unless the
-    // queue is full: then wait for the sender).
-    if (events.size() == 100 && !full) continue;
-  } while (Wait(options_.poll_interval));
+    // queue is full: then wait for the sender). A `continue` here would jump
+    // to the wait below: the backlog drained 100 events per poll_interval.
+    again = events.size() == 100 && !full;
+  } while (Wait(again ? std::chrono::milliseconds(0) : options_.poll_interval));
 }
 
 bool Notifier::Post(const std::string& body, long* http_status, std::string* error) {

@@ -297,6 +297,9 @@ TEST(ConfigTest, ProblemsHavePositions) {
       {"repos:\n  - {name: a, credential: dir/file}\n", "2:27: credential: expected a file name"},
       {"repos:\n  - {name: a, sync_interval: soon}\n", "2:30: sync_interval: bad duration"},
       {"tokens:\n  - {identity: a, sha256: abc}\n", "2:27: sha256: expected 64 hex digits"},
+      // A token must not pass for a push by path on the server (profile "local:*").
+      {"tokens:\n  - {identity: 'local:root', sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}\n",
+       "2:16: identity: 'local:' is reserved"},
       {"tokens:\n  - {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}\n", "2:5: token: missing required key 'identity'"},
       {"tokens:\n  - {identity: a, sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, token: x}\n", "2:93: unknown key 'token'"},
       {"oidc:\n  - {audiences: [a], jwks_file: j}\n", "2:5: oidc issuer: missing required key 'issuer'"},

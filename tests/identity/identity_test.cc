@@ -427,6 +427,10 @@ TEST_F(IdentityTest, IdentityClaimAndPrefix) {
   EXPECT_EQ(Refused(Bearer(Rs256(c))), "identity claim 'repository' missing or invalid");
   c["repository"] = "line\nbreak";
   EXPECT_EQ(Refused(Bearer(Rs256(c))), "identity claim 'repository' missing or invalid");
+  // With no prefix, a claim spelled like a push by path on the server
+  // ("local:root" matches the local profile) is refused.
+  c["repository"] = "local:root";
+  EXPECT_EQ(Refused(Bearer(Rs256(c))), "identity 'local:root' is reserved for pushes by path on the server");
 }
 
 TEST_F(IdentityTest, MalformedJwtRefused) {

@@ -265,6 +265,30 @@ TEST_F(ServicesTest, NotifierFullQueueDelaysButDropsNothing) {
   EXPECT_EQ(announced, (std::vector<int64_t>{a, b, c}));
 }
 
+TEST_F(ServicesTest, NotifierDrainsABacklogAtOnceNotAPagePerPoll) {
+  // Where a first notifier got to is saved; 250 requests come while none
+  // runs. The next one, polling once an hour, announces all of them at once
+  // (it read 100 per poll_interval before: a `continue` jumped to the wait).
+  NotifierOptions o = NotifyTo("", std::chrono::milliseconds(20));
+  {
+    TinyHttp http({200});
+    o.webhook_url = http.url();
+    Notifier first(o);
+    ASSERT_TRUE(first.Start().ok());
+    SeedPending(*db_, {.ref = "refs/heads/agent/first"});
+    ASSERT_TRUE(WaitFor([&] { return first.sent() == 1; }));
+    first.Stop();
+  }
+  for (int i = 0; i < 250; ++i) SeedPending(*db_, {.ref = "refs/heads/agent/b" + std::to_string(i)});
+  TinyHttp http({200});
+  o.webhook_url = http.url();
+  o.poll_interval = std::chrono::hours(1);
+  Notifier notifier(o);
+  ASSERT_TRUE(notifier.Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return notifier.sent() == 250; })) << "sent " << notifier.sent();
+  notifier.Stop();
+}
+
 TEST_F(ServicesTest, NotifierGivesUpWithoutBlocking) {
   TinyHttp http({503});
   NotifierOptions o = NotifyTo(http.url(), std::chrono::milliseconds(10));
