@@ -106,6 +106,10 @@ std::string EscapeLinesForTerminal(std::string_view text) { return Escape(text, 
 bool HasHiddenUnicode(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {  // every hidden code point is multi-byte
+      ++i;
+      continue;
+    }
     uint32_t cp = 0;
     size_t n = DecodeAt(text, i, &cp);
     if (n == 0) {
