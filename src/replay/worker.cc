@@ -33,6 +33,7 @@ struct Job {
   store::Request r;
   const WorkerOptions& options;
   PassStats& stats;
+  bool resumed = false;  // found `replaying`: an earlier attempt may have pushed
 };
 
 // Moves the request from replaying to `to` with an audit event, and
@@ -55,9 +56,12 @@ Status Done(Job& j, bool pushed) {
   Status st = git::SetRef(j.repo, tracking, j.r.new_oid,
                           "agentgate: replayed request " + std::to_string(j.r.id));
   if (!st.ok()) LogWarn("replay.tracking_ref_failed", {{"ref", tracking}, {"error", st.message()}});
-  AG_RETURN_IF_ERROR(Finish(j, RequestStatus::kReplayed,
-                            pushed ? "pushed to upstream" : "upstream already had it",
-                            "replay.done"));
+  // "Already had it" only when upstream had it before agentgate pushed: a
+  // resumed request may have been pushed by its interrupted attempt.
+  const char* reason = pushed      ? "pushed to upstream"
+                       : j.resumed ? "upstream has it: pushed by an earlier, interrupted attempt or by someone else"
+                                   : "upstream already had it";
+  AG_RETURN_IF_ERROR(Finish(j, RequestStatus::kReplayed, reason, "replay.done"));
   ++j.stats.replayed;
   if (pushed) ++j.stats.pushed;
   LogInfo("replay.done", {{"id", std::to_string(j.r.id)}, {"repo", j.r.repo}, {"ref", j.r.ref},
@@ -256,6 +260,30 @@ int64_t ReplayWorker::Backoff(int attempts) {
   return dist(rng_);
 }
 
+Result<int64_t> ReplayWorker::PickNext(store::Db& db, const std::set<int64_t>& tried) {
+  // The oldest approved-or-replaying request of each (repo, ref) is its
+  // ref's head; later ones wait for it. The statement is done (reset) when
+  // this returns: a read left open across the upstream push would pin a
+  // snapshot, and the worker's next BEGIN IMMEDIATE would fail with
+  // "database is locked" whenever anything wrote meanwhile.
+  AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
+      "SELECT id, repo, ref, status, next_attempt_at FROM requests "
+      "WHERE status IN ('approved','replaying') ORDER BY id"));
+  std::set<std::pair<std::string, std::string>> seen;
+  int64_t now = store::NowSeconds();
+  for (;;) {
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return 0;
+    auto key = std::make_pair(q.Text(1), q.Text(2));
+    if (!seen.insert(key).second) continue;
+    int64_t id = q.Int(0);
+    if (tried.count(id)) continue;
+    if (q.Text(3) == "approved" && q.Int(4) > now) continue;
+    if (!FindRepo(*config_, key.first)) continue;
+    return id;
+  }
+}
+
 Result<PassStats> ReplayWorker::Pass(store::Db& db) {
   PassStats stats;
   std::set<int64_t> tried;
@@ -265,26 +293,7 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
       std::lock_guard<std::mutex> l(mu_);
       if (stop_ && thread_.joinable()) break;
     }
-    // The oldest approved-or-replaying request of each (repo, ref) is its
-    // ref's head; later ones wait for it.
-    AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
-        "SELECT id, repo, ref, status, next_attempt_at FROM requests "
-        "WHERE status IN ('approved','replaying') ORDER BY id"));
-    std::set<std::pair<std::string, std::string>> seen;
-    int64_t now = store::NowSeconds();
-    int64_t pick = 0;
-    for (;;) {
-      AG_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      auto key = std::make_pair(q.Text(1), q.Text(2));
-      if (!seen.insert(key).second) continue;
-      int64_t id = q.Int(0);
-      if (tried.count(id)) continue;
-      if (q.Text(3) == "approved" && q.Int(4) > now) continue;
-      if (!FindRepo(*config_, key.first)) continue;
-      pick = id;
-      break;
-    }
+    AG_ASSIGN_OR_RETURN(int64_t pick, PickNext(db, tried));
     if (pick == 0) break;
     tried.insert(pick);
     AG_ASSIGN_OR_RETURN(store::Request r, store::GetRequest(db, pick));
@@ -300,6 +309,7 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
     }
     git_repository* repo = repos[r.repo].get();
 
+    const bool resumed = r.status == RequestStatus::kReplaying;
     if (r.status == RequestStatus::kApproved) {
       // Durable before anything goes upstream.
       store::Transaction tx(db);
@@ -317,7 +327,7 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
       LogInfo("replay.resume", {{"id", std::to_string(r.id)}, {"repo", r.repo}, {"ref", r.ref}});
     }
 
-    Job job{db, repo, rc, r, options_, stats};
+    Job job{db, repo, rc, r, options_, stats, resumed};
     AG_RETURN_IF_ERROR(Handle(job, *config_, [this](int a) { return Backoff(a); }));
   }
   return stats;

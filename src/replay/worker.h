@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "config/config.h"
@@ -76,6 +77,8 @@ class ReplayWorker {
  private:
   void Loop();
   Result<PassStats> Pass(store::Db& db);
+  // The next request to handle (0: none), skipping `tried`.
+  Result<int64_t> PickNext(store::Db& db, const std::set<int64_t>& tried);
   int64_t Backoff(int attempts);
 
   std::shared_ptr<const config::Config> config_;

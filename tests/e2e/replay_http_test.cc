@@ -3,10 +3,14 @@
 // repository on disk and from the store.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "e2e/upstream_fixture.h"
 #include "git/git.h"
 #include "replay/replay_env.h"
 #include "replay/worker.h"
+#include "store/audit.h"
 
 namespace ag::replay {
 namespace {
@@ -298,6 +302,60 @@ TEST_F(ReplayHttpTest, StartStopThreadReplays) {
                                    std::chrono::seconds(30)));
   w.Stop();
   EXPECT_EQ(env.Get(id).status, RequestStatus::kReplayed);
+}
+
+}  // namespace
+}  // namespace ag::replay
+
+namespace ag::replay {
+namespace {
+
+// Issue 19 row 1: while the upstream push runs (a pre-receive that sleeps,
+// then declines), another writer commits to the store. The worker must not
+// hold a statement open across the network call: its next transaction then
+// fails with "database is locked", the request stays `replaying` and is
+// pushed upstream again on the next pass, unrecorded.
+TEST(ReplayStoreTest, AWriteDuringTheUpstreamPushDoesNotRepeatIt) {
+  ag::testing::HttpUpstream up;
+  ASSERT_TRUE(up.ok()) << up.error_log();
+  const std::string count = up.repo().path() + "/hook-runs";
+  ag::testing::WriteFile(up.repo().path() + "/hooks/pre-receive",
+                         "#!/bin/sh\necho run >> " + count + "\nsleep 1\necho 'no thanks' >&2\nexit 1\n", 0755);
+  ReplayEnv env(up.url(), up.repo().path(), up.token());
+  std::string c = env.Commit("", "a.txt", "hello\n");
+  int64_t id = env.Approve("refs/heads/main", up.seed_head(), c);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    // Another process's writes (a push, a review) while the replay waits.
+    auto db = store::Db::Open(env.config()->db_path());
+    ASSERT_TRUE(db.ok());
+    for (int i = 0; i < 100 && !done; ++i) {
+      store::AuditEvent e;
+      e.kind = "test.write";
+      e.actor = "test";
+      EXPECT_TRUE(store::AppendAudit(**db, e).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ReplayWorker w(env.config());
+  for (int pass = 0; pass < 3; ++pass) {
+    auto stats = w.RunOnce();
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+  }
+  done = true;
+  writer.join();
+  store::Request r = env.Get(id);
+  EXPECT_EQ(r.status, RequestStatus::kFailed) << r.status_reason;
+  // Upstream saw exactly the attempts the audit records.
+  EXPECT_EQ(ag::testing::ReadAll(count), "run\n");
+  std::string audit = env.AuditOf(id);
+  auto occurrences = [&](const std::string& kind) {
+    size_t n = 0;
+    for (size_t p = audit.find(kind); p != std::string::npos; p = audit.find(kind, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(occurrences("replay.start"), 1u) << audit;
+  EXPECT_EQ(occurrences("replay.failed"), 1u) << audit;
 }
 
 }  // namespace
