@@ -244,6 +244,13 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
                                        ? Result<std::string>(Status::NotFound(""))
                                        : git::ResolveRef(repo->get(), upstream_ref);
         r.upstream_base = base.ok() ? *base : std::string(git::kZeroOid);
+        // A fast-forward of a ref whose previous request is approved but not
+        // yet replayed leases on that request's tip: the replay worker takes
+        // a ref's requests in order, so the series lands without a conflict.
+        Result<std::optional<int64_t>> chained =
+            store::ChainedRequest(*db, ctx.repo->name, d.update.ref_name, d.update.old_oid);
+        if (!chained.ok()) return Refuse(out, chained.status().WithContext("the request cannot be recorded"));
+        if (*chained && !d.update.is_create()) r.upstream_base = d.update.old_oid;
         policy::ReviewRequirement review = d.review;
         if (review.users.empty() && review.groups.empty()) {
           review.users = pol.reviewers.users;

@@ -255,4 +255,14 @@ Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::st
   return out;
 }
 
+Result<std::optional<int64_t>> ChainedRequest(Db& db, std::string_view repo, std::string_view ref,
+                                              std::string_view old_oid) {
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("SELECT max(id) FROM requests WHERE repo = ? AND ref = ? "
+                                          "AND new_oid = ? AND status IN ('approved','replaying')"));
+  st.Bind(1, repo).Bind(2, ref).Bind(3, old_oid);
+  AG_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.IsNull(0)) return std::optional<int64_t>();
+  return std::optional<int64_t>(st.Int(0));
+}
+
 }  // namespace ag::store

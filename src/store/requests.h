@@ -91,6 +91,11 @@ struct RequestFilter {
 };
 Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter);
 
+// The newest approved or replaying request on (repo, ref) whose new value is
+// `old_oid`: a push of `old_oid..` chains after it. nullopt when none.
+Result<std::optional<int64_t>> ChainedRequest(Db& db, std::string_view repo, std::string_view ref,
+                                              std::string_view old_oid);
+
 // Every commit of the rejected requests of `repo`: commit id -> the newest
 // rejected request that showed it. The hook holds any range that holds one.
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo);

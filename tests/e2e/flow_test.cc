@@ -104,3 +104,39 @@ TEST_F(FlowTest, WrongTokenIsRefusedAtTheDoor) {
 
 }  // namespace
 }  // namespace ag::testing
+
+namespace ag::testing {
+namespace {
+
+// Issue 19 row 6: a fast-forward pushed while the previous request on the
+// ref is approved but not yet replayed leases on that request's tip, so a
+// series approved in order all replays, none `conflict`. Upstream's own
+// pre-receive is slow here, so each push lands while the one before it is
+// still replaying.
+TEST_F(FlowTest, FastForwardSeriesReplaysInOrder) {
+  WriteFile(upstream_.repo().path() + "/hooks/pre-receive", "#!/bin/sh\nsleep 2\nexit 0\n", 0755);
+  ASSERT_EQ(Work("checkout -q -b agent/ff").rc, 0);
+  std::vector<std::string> tips;
+  for (int i = 1; i <= 3; ++i) {
+    WriteFile(WorkDir() + "/ff.txt", "step " + std::to_string(i) + "\n");
+    ASSERT_EQ(Work("add -A").rc, 0);
+    ASSERT_EQ(Work("commit -q -m step" + std::to_string(i)).rc, 0);
+    tips.push_back(ShOut("git -C " + WorkDir() + " rev-parse HEAD"));
+    CmdResult push = Work("push origin agent/ff");
+    ASSERT_EQ(push.rc, 0) << push.out;
+    CmdResult approve = Agentgate("approve " + std::to_string(i));
+    ASSERT_EQ(approve.rc, 0) << approve.out;
+  }
+  ASSERT_TRUE(WaitFor([&] { return upstream_.repo().Ref("refs/heads/agent/ff") == tips.back(); },
+                      std::chrono::seconds(60)))
+      << DaemonLog();
+  ASSERT_TRUE(WaitFor([&] {
+    auto list = nlohmann::json::parse(Agentgate("list --json --status replayed").out, nullptr, false);
+    return list.is_array() && list.size() == 3;
+  }, std::chrono::seconds(30))) << Agentgate("list --json").out;
+  auto all = nlohmann::json::parse(Agentgate("list --json").out, nullptr, false);
+  for (const auto& r : all) EXPECT_EQ(r["status"], "replayed") << all.dump(2);
+}
+
+}  // namespace
+}  // namespace ag::testing
