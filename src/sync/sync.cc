@@ -73,10 +73,14 @@ Status CompareAndSetRef(git_repository* repo, const std::string& name, const std
 }
 
 // Refs with a request that still needs the client-visible value left alone.
+// A `conflict` counts only while it is its ref's newest request: once the
+// ref was pushed again (and that request replayed, or anything else), the
+// ref follows upstream again.
 Result<std::set<std::string>> ActiveRefs(store::Db& db, const std::string& repo) {
   AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
-      "SELECT DISTINCT ref FROM requests WHERE repo=? AND status IN "
-      "('incoming','pending','approved','replaying','conflict')"));
+      "SELECT DISTINCT ref FROM requests r WHERE repo=? AND (status IN "
+      "('incoming','pending','approved','replaying') OR (status='conflict' AND NOT EXISTS "
+      "(SELECT 1 FROM requests l WHERE l.repo=r.repo AND l.ref=r.ref AND l.id>r.id)))"));
   q.Bind(1, repo);
   std::set<std::string> out;
   for (;;) {
@@ -183,18 +187,24 @@ Result<SyncResult> SyncRepo(const config::Config& config, const config::RepoConf
     ++result.tracking_updated;
   }
 
-  // 2. Client-visible refs follow upstream where nothing is in flight.
-  std::set<std::string> active;
-  if (db) {
-    AG_ASSIGN_OR_RETURN(active, ActiveRefs(*db, repo.name));
-  }
+  // 2. Client-visible refs follow upstream where nothing is in flight. The
+  // refs' values are read BEFORE the active set: a push that lands after
+  // the read fails the compare-and-set below (its ref moved), and one that
+  // landed before it has its request (incoming at least) in the active set.
   auto current = [&](const std::string& ref) {
     auto v = git::ResolveRef(mirror.get(), ref);
     return v.ok() ? *v : std::string(git::kZeroOid);
   };
+  std::map<std::string, std::string> seen;  // ref -> value when the active set was computed
+  for (const auto& [ref, oid] : upstream) seen[ref] = current(ref);
+  for (const auto& [ref, last] : previous) seen.emplace(ref, current(ref));
+  std::set<std::string> active;
+  if (db) {
+    AG_ASSIGN_OR_RETURN(active, ActiveRefs(*db, repo.name));
+  }
   auto follow = [&](const std::string& ref, const std::string& to) -> Status {
     if (active.count(ref)) return Status::Ok();
-    std::string from = current(ref);
+    std::string from = seen.count(ref) ? seen[ref] : current(ref);
     if (from == to) return Status::Ok();
     Status st = CompareAndSetRef(mirror.get(), ref, from, to, "agentgate: sync follows upstream");
     if (st.code() == Code::kConflict) return Status::Ok();  // a push won; next sync decides
@@ -204,7 +214,7 @@ Result<SyncResult> SyncRepo(const config::Config& config, const config::RepoConf
   for (const auto& [ref, oid] : upstream) AG_RETURN_IF_ERROR(follow(ref, oid));
   for (const auto& [ref, last] : previous) {
     // Deleted upstream: remove only what still shows upstream's last value.
-    if (upstream.count(ref) || current(ref) != last) continue;
+    if (upstream.count(ref) || seen[ref] != last) continue;
     AG_RETURN_IF_ERROR(follow(ref, std::string(git::kZeroOid)));
   }
   if (!result.default_branch.empty()) {

@@ -214,3 +214,36 @@ TEST(CreateMirror, LocalPathFileUrlAndSsh) {
 
 }  // namespace
 }  // namespace ag::sync
+
+namespace ag::sync {
+namespace {
+
+// Issue 19 row 7: a `conflict` keeps its ref only while it is the ref's
+// newest request; once the ref was pushed again and that request replayed,
+// the ref follows upstream again.
+TEST_F(SyncTest, ConflictStopsHoldingTheRefOnceALaterRequestReplayed) {
+  mirror().Git("config core.hooksPath /dev/null");
+  std::string agent = AdvanceUpstream(BareRepo(mirror()), dir_.path());
+  auto add = [&](const std::string& status) {
+    store::Request req;
+    req.repo = "demo";
+    req.ref = "refs/heads/main";
+    req.old_oid = up_.seed_head();
+    req.new_oid = agent;
+    req.identity = "agent:test";
+    req.upstream_base = up_.seed_head();
+    auto id = store::InsertRequest(*db_, req, 3600);
+    EXPECT_TRUE(id.ok());
+    EXPECT_TRUE(db_->Exec("UPDATE requests SET status='" + status + "' WHERE id=" + std::to_string(*id)).ok());
+  };
+  add("conflict");
+  std::string moved = AdvanceUpstream(up_.repo(), dir_.path());
+  ASSERT_TRUE(SyncRepo(config_, repo_, db_.get()).ok());
+  EXPECT_EQ(mirror().Ref("refs/heads/main"), agent);  // the conflict is the newest: kept
+  add("replayed");
+  ASSERT_TRUE(SyncRepo(config_, repo_, db_.get()).ok());
+  EXPECT_EQ(mirror().Ref("refs/heads/main"), moved);  // follows upstream again
+}
+
+}  // namespace
+}  // namespace ag::sync
