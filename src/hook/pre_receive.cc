@@ -101,16 +101,18 @@ void Report(FILE* out, const check::RefDecision& d, const std::optional<int64_t>
         Say(out, ref + ": would be held for review (" + rules + "), but the push is refused");
         break;
       }
-      Say(out, ref + ": accepted into the mirror, held for review as request " +
-                   std::to_string(request.value_or(0)) + " (" + rules + ")");
+      // The ref has not moved yet: git updates it after this hook, and a
+      // concurrent push may win the race (post-receive confirms).
+      Say(out, ref + ": checked; will be held for review as request " +
+                   std::to_string(request.value_or(0)) + " (" + rules + ") once the ref update lands");
       break;
     case policy::Outcome::kAllow:
       if (!request) {
         Say(out, ref + ": would be auto-approved (" + rules + "), but the push is refused");
         break;
       }
-      Say(out, ref + ": accepted and auto-approved by rule " + rules + " as request " +
-                   std::to_string(request.value_or(0)));
+      Say(out, ref + ": checked; will be auto-approved by rule " + rules + " as request " +
+                   std::to_string(request.value_or(0)) + " once the ref update lands");
       break;
   }
   size_t shown = 0;
@@ -200,6 +202,21 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   {
     store::Transaction tx(*db);
     if (!tx.status().ok()) return Refuse(out, tx.status().WithContext("the decision cannot be recorded"));
+    // A concurrent push to the same ref that already landed makes git refuse
+    // this one's ref update: say so now rather than announce a request that
+    // can never land. Read under the store's write lock, so a winner landing
+    // after this read finds this push's incoming request and aborts it.
+    if (!blocked) {
+      for (const check::RefDecision& d : *decisions) {
+        Result<std::string> now = git::ResolveRef(repo->get(), d.update.ref_name);
+        std::string current = now.ok() ? *now : std::string(git::kZeroOid);
+        if (current != d.update.old_oid) {
+          return Refuse(out, Status::Conflict(d.update.ref_name + " moved to " + current.substr(0, 12) +
+                                             " while this push was checked (a concurrent push won); "
+                                             "fetch and push again"));
+        }
+      }
+    }
     json groups_json = ctx.groups;
     json options_json = *push_options;
     for (size_t i = 0; i < decisions->size(); ++i) {

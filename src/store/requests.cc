@@ -142,6 +142,26 @@ Result<int64_t> LandRequest(Db& db, std::string_view repo, std::string_view ref,
   if (superseded_out) {
     superseded_out->insert(superseded_out->end(), superseded.begin(), superseded.end());
   }
+  // Concurrent pushes from the same old value to other new values lost the
+  // race: git refuses their ref update ("cannot lock ref"), so they never
+  // land. Abort them now instead of leaving them incoming until the sweeper.
+  AG_ASSIGN_OR_RETURN(Stmt lost, db.Prepare(
+      "SELECT id FROM requests WHERE repo=? AND ref=? AND old_oid=? AND new_oid<>? AND "
+      "status='incoming'"));
+  lost.Bind(1, repo).Bind(2, ref).Bind(3, old_oid).Bind(4, new_oid);
+  std::vector<int64_t> losers;
+  for (;;) {
+    AG_ASSIGN_OR_RETURN(bool r, lost.Step());
+    if (!r) break;
+    losers.push_back(lost.Int(0));
+  }
+  for (int64_t loser : losers) {
+    AG_RETURN_IF_ERROR(TransitionRequest(db, loser, RequestStatus::kIncoming, RequestStatus::kAborted,
+                                         identity,
+                                         "lost the race: request " + std::to_string(id) +
+                                             " updated the ref first",
+                                         "request.aborted"));
+  }
   AG_ASSIGN_OR_RETURN(Stmt upd, db.Prepare(
       "UPDATE requests SET status=?, updated_at=? WHERE id=? AND status='incoming'"));
   upd.Bind(1, allow ? "approved" : "pending").Bind(2, now).Bind(3, id);

@@ -140,3 +140,45 @@ TEST_F(FlowTest, FastForwardSeriesReplaysInOrder) {
 
 }  // namespace
 }  // namespace ag::testing
+
+namespace ag::testing {
+namespace {
+
+// Issue 19 row 9: six concurrent pushes to one new ref. One lands; the
+// others are told they lost (never "held as request N"), and no request is
+// left `incoming` for the sweeper.
+TEST_F(FlowTest, ConcurrentPushesToOneRefLeaveOneRequest) {
+  constexpr int kPushers = 6;
+  std::string script = "";
+  for (int i = 0; i < kPushers; ++i) {
+    std::string w = dir_.path() + "/w" + std::to_string(i);
+    ASSERT_EQ(Git("clone -q " + AgentUrl() + " " + w).rc, 0);
+    WriteFile(w + "/race.txt", "pusher " + std::to_string(i) + "\n");
+    ASSERT_EQ(Git("-C " + w + " checkout -q -b agent/race").rc, 0);
+    ASSERT_EQ(Git("-C " + w + " add -A").rc, 0);
+    ASSERT_EQ(Git("-C " + w + " commit -q -m race" + std::to_string(i)).rc, 0);
+    script += "(HOME=" + dir_.path() + "/home GIT_CONFIG_NOSYSTEM=1 git -C " + w +
+              " push origin agent/race > " + w + ".out 2>&1; echo $? > " + w + ".rc) & ";
+  }
+  ASSERT_EQ(Cmd(script + "wait").rc, 0);
+  int landed = 0;
+  for (int i = 0; i < kPushers; ++i) {
+    std::string w = dir_.path() + "/w" + std::to_string(i);
+    std::string out = ReadAll(w + ".out");
+    bool ok = ReadAll(w + ".rc") == "0\n";
+    landed += ok;
+    if (!ok) EXPECT_EQ(out.find("is pending"), std::string::npos) << out;
+  }
+  EXPECT_EQ(landed, 1);
+  auto all = nlohmann::json::parse(Agentgate("list --json").out, nullptr, false);
+  ASSERT_TRUE(all.is_array());
+  int pending = 0;
+  for (const auto& r : all) {
+    EXPECT_NE(r["status"], "incoming") << all.dump(2);
+    pending += r["status"] == "pending";
+  }
+  EXPECT_EQ(pending, 1) << all.dump(2);
+}
+
+}  // namespace
+}  // namespace ag::testing
