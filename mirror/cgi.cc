@@ -57,8 +57,8 @@ std::map<std::string, std::string> BuildCgiEnv(const CgiRequest& request,
   if (request.content_length) env["CONTENT_LENGTH"] = std::to_string(*request.content_length);
   std::string protocol = SanitizeHeaderValue(request.git_protocol);
   if (!protocol.empty()) env["GIT_PROTOCOL"] = protocol;
-  std::string encoding = SanitizeHeaderValue(request.content_encoding, 64);
-  if (!encoding.empty()) env["HTTP_CONTENT_ENCODING"] = encoding;
+  // Never HTTP_CONTENT_ENCODING: gzip bodies are inflated (and bounded) by
+  // the mirror; http-backend would inflate them without a bound.
   env["PATH"] = inherited_path.empty() ? "/usr/local/bin:/usr/bin:/bin" : inherited_path;
   if (!inherited_home.empty()) env["HOME"] = inherited_home;
   // What the hooks need to find their configuration.

@@ -25,9 +25,10 @@ struct CgiRequest {
   std::string method;                      // "GET" / "POST"
   const RouteMatch* route = nullptr;       // REQUIRES: route->IsGit()
   std::string content_type;                // Content-Type as sent
-  std::optional<uint64_t> content_length;  // only when the client sent one (not chunked)
+  // Only when the client sent one and the body is passed on as sent (not
+  // chunked, not gzip: the mirror inflates those, mirror/inflate.h).
+  std::optional<uint64_t> content_length;
   std::string git_protocol;                // Git-Protocol header ("version=2")
-  std::string content_encoding;            // Content-Encoding header ("gzip")
   std::string remote_addr;
   std::string request_id;
   const identity::Identity* identity = nullptr;  // the authenticated caller

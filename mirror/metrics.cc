@@ -29,6 +29,16 @@ void Metrics::AddInFlight(int delta) {
   in_flight_ += delta;
 }
 
+void Metrics::AddConnections(int delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_ += delta;
+}
+
+void Metrics::CountConnectionDropped(std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++dropped_[std::string(reason)];
+}
+
 void Metrics::CountPush(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   ++pushes_[ok ? "ok" : "error"];
@@ -70,6 +80,16 @@ std::string Metrics::Render(int64_t queue_depth) const {
   out += "# HELP agentgate_http_in_flight Git requests being served.\n";
   out += "# TYPE agentgate_http_in_flight gauge\n";
   out += "agentgate_http_in_flight " + std::to_string(in_flight_) + "\n";
+  out += "# HELP agentgate_http_connections Open client connections.\n";
+  out += "# TYPE agentgate_http_connections gauge\n";
+  out += "agentgate_http_connections " + std::to_string(connections_) + "\n";
+  out += "# HELP agentgate_http_connections_dropped_total Connections closed by the starvation limits.\n";
+  out += "# TYPE agentgate_http_connections_dropped_total counter\n";
+  for (const char* reason : kDropReasons) {
+    auto it = dropped_.find(reason);
+    out += std::string("agentgate_http_connections_dropped_total{reason=\"") + reason + "\"} " +
+           std::to_string(it == dropped_.end() ? 0 : it->second) + "\n";
+  }
   out += "# HELP agentgate_pushes_total receive-pack requests, by result of the backend.\n";
   out += "# TYPE agentgate_pushes_total counter\n";
   for (const char* result : {"ok", "error"}) {

@@ -5,6 +5,10 @@
 //   agentgate_http_response_bytes_total         response body bytes written
 //   agentgate_auth_failures_total{reason}       missing / invalid / forbidden / error
 //   agentgate_http_in_flight                    git requests being served
+//   agentgate_http_connections                  open client connections
+//   agentgate_http_connections_dropped_total{reason}
+//                                               refused / shed / header_timeout /
+//                                               no_descriptors (docs/mirror.md)
 //   agentgate_pushes_total{result}              receive-pack requests: ok / error
 //   agentgate_hook_duration_seconds             histogram of receive-pack child run time
 //                                               (index-pack plus the hooks)
@@ -28,6 +32,11 @@ class Metrics {
   void AddBytes(uint64_t in, uint64_t out);
   void CountAuthFailure(std::string_view reason);
   void AddInFlight(int delta);
+  void AddConnections(int delta);
+  // `reason`: one of kDropReasons.
+  void CountConnectionDropped(std::string_view reason);
+  static constexpr const char* kDropReasons[] = {"refused", "shed", "header_timeout",
+                                                 "no_descriptors"};
   void CountPush(bool ok);
   void ObserveHookSeconds(double seconds);
 
@@ -42,6 +51,8 @@ class Metrics {
   std::map<std::string, uint64_t> pushes_;                    // GUARDED_BY(mu_)
   uint64_t bytes_in_ = 0, bytes_out_ = 0;                     // GUARDED_BY(mu_)
   int64_t in_flight_ = 0;                                     // GUARDED_BY(mu_)
+  int64_t connections_ = 0;                                   // GUARDED_BY(mu_)
+  std::map<std::string, uint64_t> dropped_;                   // GUARDED_BY(mu_)
   uint64_t hook_buckets_[std::size(kBuckets)] = {};           // GUARDED_BY(mu_)
   uint64_t hook_count_ = 0;                                   // GUARDED_BY(mu_)
   double hook_sum_ = 0;                                       // GUARDED_BY(mu_)

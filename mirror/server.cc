@@ -1,7 +1,10 @@
 // The one translation unit with Beast and Asio's socket code (see server.h).
 #include "mirror/server.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
@@ -18,10 +21,13 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "identity/identity.h"
 #include "mirror/cgi.h"
 #include "mirror/child.h"
+#include "mirror/connections.h"
+#include "mirror/inflate.h"
 #include "util/log.h"
 #include "mirror/metrics.h"
 #include "mirror/routes.h"
@@ -45,6 +51,22 @@ constexpr size_t kStderrLineMax = 512;        // longer child stderr lines are c
 constexpr int kStderrLinesMax = 50;           // per request; the rest is dropped
 constexpr auto kWatchdogPeriod = std::chrono::seconds(1);
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+// Answer to a connection refused at the door (plain HTTP only; best effort).
+constexpr char kBusy[] =
+    "HTTP/1.1 503 Service Unavailable\r\nServer: agentgate\r\nRetry-After: 1\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\nConnection: close\r\n\r\n"
+    "agentgate: too many connections, retry\n";
+// One log line per event and burst, then one summary line per window.
+constexpr auto kLogBurstWindow = std::chrono::seconds(10);
+// A pause before accepting again when no descriptor can be freed at all.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(250);
+
+// What the listener needs of any session: closing it to make room.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Shed() = 0;
+};
 
 // Everything sessions share. Members below `ioc` are touched on the network
 // thread only, except `metrics` and `auth` (thread-safe).
@@ -63,7 +85,35 @@ struct ServerState {
   bool stopping = false;
   size_t sessions = 0;
   std::function<void()> on_drained;  // stopping and the last session ended
+  // Open connections (admission, shedding; mirror/connections.h) and the
+  // session behind each.
+  std::optional<ConnectionTable> connections;
+  std::unordered_map<ConnectionTable::Id, std::weak_ptr<SessionBase>> live;
+  // Floods (refused, shed, header timeouts, accept failures) are logged
+  // once per burst; `arm_throttle` makes sure the summaries get written.
+  LogThrottle throttle{kLogBurstWindow};
+  std::function<void()> arm_throttle;
 };
+
+// Logs `event` unless a burst of it is already being counted (then the
+// count appears in one summary line per kLogBurstWindow: `count=N`).
+void Report(ServerState& state, std::string_view event, std::initializer_list<LogField> fields) {
+  if (state.throttle.Note(event, Clock::now())) LogWarn(event, fields);
+  if (state.arm_throttle) state.arm_throttle();
+}
+
+// The key the per-address cap counts by: an IPv4 address (also when mapped
+// into IPv6); for IPv6 its /64, which one client usually holds whole.
+std::string AddressKey(const net::ip::address& address) {
+  if (address.is_v6()) {
+    net::ip::address_v6 v6 = address.to_v6();
+    if (v6.is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, v6).to_string();
+    net::ip::address_v6::bytes_type bytes = v6.to_bytes();
+    for (size_t i = 8; i < bytes.size(); ++i) bytes[i] = 0;
+    return net::ip::address_v6(bytes).to_string() + "/64";
+  }
+  return address.to_string();
+}
 
 // The one place async errors are reported. Ordinary ends of connections are
 // not worth a line.
@@ -141,6 +191,9 @@ struct Exchange {
   const char* pending = nullptr;  // child body bytes waiting for the socket
   size_t pending_len = 0;
   std::unique_ptr<char[]> in_buf, out_buf, err_buf;
+  // Content-Encoding: gzip: the body is inflated here (bounded) and passed on plain.
+  std::unique_ptr<GzipInflater> inflater;
+  std::unique_ptr<char[]> plain_buf;
   std::string err_line;
   int err_lines = 0;
   std::unique_ptr<http::response<http::empty_body>> res;
@@ -148,25 +201,35 @@ struct Exchange {
 };
 
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(std::shared_ptr<ServerState> state, Stream stream, std::string remote)
+  // `conn` is this connection's entry in state->connections (the caller
+  // added it); the session forgets it when the socket closes.
+  Session(std::shared_ptr<ServerState> state, Stream stream, std::string remote,
+          ConnectionTable::Id conn)
       : state_(std::move(state)),
         stream_(std::move(stream)),
         buffer_(state_->config->limits.max_header_bytes + 2 * kIoChunk),
         timer_(*state_->ioc),
-        remote_(std::move(remote)) {
+        remote_(std::move(remote)),
+        conn_(conn) {
     ++state_->sessions;
+    state_->metrics.AddConnections(1);
   }
 
   ~Session() {
     if (ex_ && ex_->child) ex_->child.reset();  // kills and reaps
+    ForgetConnection();
     if (--state_->sessions == 0 && state_->stopping && state_->on_drained) state_->on_drained();
   }
 
+  // Closes the connection to make room for a new one (it is idle).
+  void Shed() override { Close(); }
+
   void Start() {
+    state_->live[conn_] = this->shared_from_this();
     Arm();
-    header_deadline_ = Clock::now() + state_->config->limits.idle_timeout;
+    header_deadline_ = Clock::now() + limits().header_timeout;
     if constexpr (kTls) {
       phase_ = Phase::kHandshake;
       stream_.async_handshake(ssl::stream_base::server, [self = Self()](const error_code& ec) {
@@ -205,9 +268,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void Check() {
     Clock::time_point now = Clock::now();
     if (phase_ != Phase::kRequest) {
-      // Slow or silent clients: a whole header within idle_timeout.
+      // Slow or silent clients: a whole header (TLS handshake included)
+      // within header_timeout; a silent keep-alive connection just ends.
       if (now > header_deadline_) {
-        if (buffer_.size() > 0) LogInfo("timeout", {{"what", "header"}, {"remote", remote_}});
+        if (buffer_.size() > 0 || phase_ == Phase::kHandshake || requests_ == 0) {
+          state_->metrics.CountConnectionDropped("header_timeout");
+          Report(*state_, "header_timeout", {{"remote", remote_}});
+        }
         return Close();
       }
       if (state_->stopping && phase_ == Phase::kWaiting && buffer_.size() == 0) return Close();
@@ -222,9 +289,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // ---- reading a request
   void ReadHeader() {
     phase_ = Phase::kWaiting;
+    state_->connections->SetIdle(conn_, true);
     ex_.reset();
     ++gen_;
-    header_deadline_ = Clock::now() + limits().idle_timeout;
+    header_deadline_ = Clock::now() + limits().header_timeout;
     parser_.emplace();
     parser_->header_limit(limits().max_header_bytes);
     parser_->body_limit(limits().max_body_bytes);  // explicit: body_limit(none) is broken in 1.74
@@ -235,6 +303,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void OnHeader(error_code ec) {
     if (closed_) return;
     phase_ = Phase::kRequest;
+    ++requests_;
+    state_->connections->SetIdle(conn_, false);
     ex_ = std::make_unique<Exchange>();
     ex_->id = NewRequestId();
     Touch();
@@ -360,9 +430,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     cgi.method = ex_->method;
     cgi.route = &ex_->match;
     cgi.content_type = std::string(req[http::field::content_type]);
-    if (!parser_->chunked() && parser_->content_length()) cgi.content_length = *parser_->content_length();
+    std::vector<std::string_view> codings;
+    for (auto [it, end] = req.equal_range(http::field::content_encoding); it != end; ++it) {
+      codings.emplace_back(it->value().data(), it->value().size());
+    }
+    Result<BodyEncoding> encoding = ParseContentEncoding(codings);
+    if (!encoding.ok()) {
+      return SendSimple(415, "agentgate: " + encoding.status().message() + "\n", !parser_->is_done());
+    }
+    bool inflate = *encoding == BodyEncoding::kGzip && !parser_->is_done();
+    if (!inflate && !parser_->chunked() && parser_->content_length()) {
+      cgi.content_length = *parser_->content_length();
+    }
     cgi.git_protocol = std::string(req["Git-Protocol"]);
-    cgi.content_encoding = std::string(req[http::field::content_encoding]);
     cgi.remote_addr = remote_;
     cgi.request_id = ex_->id;
     cgi.identity = &*ex_->identity;
@@ -377,6 +457,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     ex_->in_buf.reset(new char[kIoChunk]);
     ex_->out_buf.reset(new char[kIoChunk]);
     ex_->err_buf.reset(new char[kStderrChunk]);
+    if (inflate) {
+      ex_->inflater = std::make_unique<GzipInflater>(limits().max_inflated_body_bytes);
+      ex_->plain_buf.reset(new char[kIoChunk]);
+    }
     uint64_t gen = gen_;
     ex_->child->AsyncWaitExit([self = Self(), gen](int code) { self->OnChildExit(gen, code); });
     ReadStderr();
@@ -424,6 +508,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     size_t n = kIoChunk - parser_->get().body().size;
     Touch();
     ex_->bytes_in += n;
+    if (ex_->inflater) {
+      ex_->inflater->Feed(ex_->in_buf.get(), n);
+      return Inflate(gen);
+    }
     if (n == 0 || ex_->discarding) return AfterStdinWrite(gen, {});
     ex_->child->AsyncWriteStdin(ex_->in_buf.get(), n, [self = Self(), gen](const error_code& ec, size_t) {
       self->AfterStdinWrite(gen, ec);
@@ -447,6 +535,42 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Pump();
     }
     ReadBody();
+  }
+
+  // gzip body -> child stdin: the input just read is inflated one 64 KiB
+  // buffer at a time, each written before the next is made (backpressure).
+  // Past max_inflated_body: 413, the child is killed, nothing more is
+  // inflated. The count goes on while the body is being dropped, so the
+  // answer does not depend on when the child stopped reading.
+  void Inflate(uint64_t gen) {
+    if (Stale(gen)) return;
+    Result<size_t> out = ex_->inflater->Next(ex_->plain_buf.get(), kIoChunk);
+    if (!out.ok()) {
+      if (out.status().code() == Code::kResourceExhausted) {
+        return Abort(413, "agentgate: request body too large once decompressed\n",
+                     "inflated_body_limit");
+      }
+      return Abort(400, "agentgate: bad gzip request body\n", "bad_gzip");
+    }
+    if (*out == 0) {  // this input is used up
+      if (parser_->is_done() && !ex_->inflater->finished()) {
+        return Abort(400, "agentgate: truncated gzip request body\n", "bad_gzip");
+      }
+      return AfterStdinWrite(gen, {});
+    }
+    if (ex_->discarding) {  // yield between buffers: inflating is CPU work
+      net::post(*state_->ioc, [self = Self(), gen] { self->Inflate(gen); });
+      return;
+    }
+    ex_->child->AsyncWriteStdin(ex_->plain_buf.get(), *out, [self = Self(), gen](const error_code& ec, size_t) {
+      if (self->Stale(gen)) return;
+      if (ec && !self->ex_->discarding) {  // the child answered early: drop the rest
+        self->ex_->child->CloseStdin();
+        self->ex_->discarding = true;
+      }
+      self->Touch();
+      self->Inflate(gen);
+    });
   }
 
   // Child stdout -> response. At most one buffer is held: the next pipe read
@@ -720,6 +844,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     timer_.cancel();
     if (ex_ && ex_->child) ex_->child.reset();
     socket().close(ec);
+    ForgetConnection();  // the descriptor is free: the slot is too
+  }
+
+  void ForgetConnection() {
+    if (conn_ == 0) return;
+    state_->connections->Remove(conn_);
+    state_->live.erase(conn_);
+    state_->metrics.AddConnections(-1);
+    conn_ = 0;
   }
 
   std::shared_ptr<ServerState> state_;
@@ -728,6 +861,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::request_parser<http::buffer_body>> parser_;
   net::steady_timer timer_;
   std::string remote_;
+  ConnectionTable::Id conn_;  // 0 once forgotten
+  uint64_t requests_ = 0;     // request headers received on this connection
   Phase phase_ = Phase::kWaiting;
   Clock::time_point header_deadline_, request_deadline_, last_activity_;
   std::unique_ptr<Exchange> ex_;
@@ -736,10 +871,56 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool closed_ = false;
 };
 
+// A descriptor held in reserve (/dev/null) so that, at the process's
+// open-file limit, a pending connection can still be accepted and closed
+// instead of waking the acceptor again and again.
+class SpareDescriptor {
+ public:
+  SpareDescriptor() { Open(); }
+  ~SpareDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SpareDescriptor(const SpareDescriptor&) = delete;
+  SpareDescriptor& operator=(const SpareDescriptor&) = delete;
+
+  // Frees the spare, accepts one pending connection from `listen_fd` (non-
+  // blocking), writes `answer` if any, closes it and takes the spare again.
+  // False when nothing could be done (no spare and none to be had).
+  bool AcceptAndClose(int listen_fd, std::string_view answer) {
+    if (fd_ < 0 && !Open()) return false;
+    ::close(fd_);
+    fd_ = -1;
+    int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int accept_errno = errno;
+    if (c >= 0) {
+      if (!answer.empty()) (void)::send(c, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      ::close(c);
+    }
+    Open();  // another thread may have taken the descriptor: retried next time
+    return c >= 0 || accept_errno == EAGAIN || accept_errno == EWOULDBLOCK;
+  }
+
+ private:
+  bool Open() {
+    fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd_ >= 0;
+  }
+  int fd_ = -1;
+};
+
+// Accepts connections and admits them against the caps (max_connections,
+// max_connections_per_address): over a cap, the oldest idle connection (of
+// that address, else overall) is closed to make room; when every one is
+// busy the newcomer gets a 503 and is closed. At the open-file limit, an
+// idle connection is shed, else the spare descriptor drains one pending
+// connection; only when neither helps does it pause (kAcceptBackoff).
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(std::shared_ptr<ServerState> state, tcp::acceptor acceptor)
-      : state_(std::move(state)), acceptor_(std::move(acceptor)), backoff_(*state_->ioc) {}
+      : state_(std::move(state)), acceptor_(std::move(acceptor)), backoff_(*state_->ioc) {
+    error_code ignored;
+    acceptor_.native_non_blocking(true, ignored);  // the spare's accept4 must not block
+  }
 
   void Accept() {
     acceptor_.async_accept(*state_->ioc, [self = shared_from_this()](const error_code& ec,
@@ -757,34 +938,90 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void OnAccept(const error_code& ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || state_->stopping) return;
+    if (ec == net::error::no_descriptors || ec.value() == ENFILE) return OnNoDescriptors(ec);
     if (ec) {
-      // EMFILE and friends: wait a little instead of spinning.
-      Fail(ec, "accept");
-      backoff_.expires_after(std::chrono::milliseconds(100));
-      backoff_.async_wait([self = shared_from_this()](const error_code& e) {
-        if (!e) self->Accept();
-      });
-      return;
+      Report(*state_, "accept_failed", {{"error", ec.message()}});
+      return Pause();
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto endpoint = socket.remote_endpoint(ignored);
     std::string remote = ignored ? "-" : endpoint.address().to_string();
+    std::string key = ignored ? "-" : AddressKey(endpoint.address());
+    ConnectionTable::Admission admission = state_->connections->Admit(key);
+    if (admission.verdict == ConnectionTable::Admission::kRefuse) {
+      Refuse(std::move(socket), remote);
+      return Accept();
+    }
+    if (admission.verdict == ConnectionTable::Admission::kShedThenAdmit) {
+      Shed(admission.victim, "connection_shed", remote);
+    }
+    ConnectionTable::Id conn = state_->connections->Add(key);
     if (state_->tls) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
           state_, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *state_->tls),
-          remote)
+          remote, conn)
           ->Start();
     } else {
-      std::make_shared<Session<beast::tcp_stream>>(state_, beast::tcp_stream(std::move(socket)), remote)
+      std::make_shared<Session<beast::tcp_stream>>(state_, beast::tcp_stream(std::move(socket)), remote,
+                                                   conn)
           ->Start();
     }
     Accept();
   }
 
+  // Over a cap with every connection busy: 503 (plain HTTP) and close.
+  void Refuse(tcp::socket socket, const std::string& remote) {
+    state_->metrics.CountConnectionDropped("refused");
+    Report(*state_, "connection_refused", {{"remote", remote}});
+    if (!state_->tls) (void)::send(socket.native_handle(), kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    error_code ignored;
+    socket.close(ignored);
+  }
+
+  // Closes the idle connection `victim` for `for_remote`'s sake.
+  void Shed(ConnectionTable::Id victim, std::string_view event, const std::string& for_remote) {
+    auto it = state_->live.find(victim);
+    std::shared_ptr<SessionBase> session = it == state_->live.end() ? nullptr : it->second.lock();
+    if (session) session->Shed();  // closes the socket and forgets the entry
+    state_->connections->Remove(victim);
+    state_->live.erase(victim);
+    state_->metrics.CountConnectionDropped("shed");
+    Report(*state_, event, {{"for", for_remote}});
+  }
+
+  // EMFILE / ENFILE: make room rather than spin or flood the log.
+  void OnNoDescriptors(const error_code& ec) {
+    Report(*state_, "accept_no_descriptors", {{"error", ec.message()}});
+    if (ConnectionTable::Id victim = state_->connections->OldestIdle()) {
+      Shed(victim, "connection_shed", "-");
+      return Accept();  // the freed descriptor takes the pending connection
+    }
+    if (spare_.AcceptAndClose(acceptor_.native_handle(), state_->tls ? "" : kBusy)) {
+      state_->metrics.CountConnectionDropped("no_descriptors");
+      // Linux reports EMFILE before it looks for a pending connection: accept
+      // again only when one is there, or this would spin.
+      acceptor_.async_wait(tcp::acceptor::wait_read, [self = shared_from_this()](const error_code& e) {
+        if (e == net::error::operation_aborted || self->state_->stopping) return;
+        if (e) return self->Pause();
+        self->Accept();
+      });
+      return;
+    }
+    Pause();
+  }
+
+  void Pause() {
+    backoff_.expires_after(kAcceptBackoff);
+    backoff_.async_wait([self = shared_from_this()](const error_code& e) {
+      if (!e) self->Accept();
+    });
+  }
+
   std::shared_ptr<ServerState> state_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
+  SpareDescriptor spare_;
 };
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
@@ -812,6 +1049,19 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
   return tcp::endpoint(address, static_cast<unsigned short>(p));
 }
 
+// Each connection holds a descriptor and each git request about four more
+// (pipes, pidfd); the rest of the daemon needs a few dozen. A soft limit
+// below that means EMFILE (handled, but better avoided): say so at start.
+void WarnIfFewDescriptors(const config::ServerLimits& limits) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+  uint64_t needed = uint64_t{limits.max_connections} + 4ull * limits.max_concurrent + 64;
+  if (rl.rlim_cur >= needed) return;
+  LogWarn("fd_limit", {{"limit", std::to_string(rl.rlim_cur)},
+                       {"needed", std::to_string(needed)},
+                       {"hint", "raise LimitNOFILE or lower limits.max_connections"}});
+}
+
 std::string EndpointText(const tcp::endpoint& ep) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
@@ -823,6 +1073,8 @@ std::string EndpointText(const tcp::endpoint& ep) {
 Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptions& options) {
   auto state = std::make_shared<ServerState>();
   state->config = config;
+  state->connections.emplace(ConnectionTable::Limits{config->limits.max_connections,
+                                                     config->limits.max_connections_per_address});
   state->config_path = options.config_path;
   if (const char* p = std::getenv("PATH")) state->env_path = p;
   if (const char* h = std::getenv("HOME")) state->env_home = h;
@@ -860,6 +1112,23 @@ Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptio
 
   net::steady_timer grace(ioc);
   state->on_drained = [&ioc] { ioc.stop(); };
+  // Burst summaries: while some burst is open, one pass per window.
+  net::steady_timer throttle_timer(ioc);
+  bool throttle_armed = false;
+  state->arm_throttle = [&] {
+    if (throttle_armed || !state->throttle.active()) return;
+    throttle_armed = true;
+    throttle_timer.expires_after(state->throttle.window());
+    throttle_timer.async_wait([&](const error_code& e) {
+      throttle_armed = false;
+      if (e) return;
+      for (const auto& [event, count] : state->throttle.Due(Clock::now())) {
+        LogWarn(event, {{"count", std::to_string(count)}, {"note", "more of the same, in the last window"}});
+      }
+      state->arm_throttle();
+    });
+  };
+  WarnIfFewDescriptors(config->limits);
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& e, int signo) {
     if (e) return;
@@ -880,6 +1149,7 @@ Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptio
   ioc.run();
   blocking.join();
   state->on_drained = nullptr;
+  state->arm_throttle = nullptr;
   LogInfo("stopped", {});
   return Status::Ok();  // ioc's destructor ends the remaining sessions (children killed and reaped)
 }

@@ -3,9 +3,11 @@
 // server only moves bytes), plus a small pool for blocking calls
 // (authentication that may fetch a JWKS, the store's queue depth).
 //
-// Layers (see docs/mirror.md): Listener (accepts), Session (owns the stream,
-// applies limits and timeouts, one request at a time), the route table in
-// routes.h, the CGI bridge in cgi.h / child.h, and one shared ServerState.
+// Layers (see docs/mirror.md): Listener (accepts; admits connections against
+// the caps in connections.h, survives EMFILE), Session (owns the stream,
+// applies limits and timeouts, one request at a time, inflates gzip bodies
+// with a bound: inflate.h), the route table in routes.h, the CGI bridge in
+// cgi.h / child.h, and one shared ServerState.
 //
 // Thread-safety: RunServer blocks the calling thread until SIGTERM/SIGINT.
 #pragma once

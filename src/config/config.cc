@@ -180,7 +180,8 @@ class ConfigParser {
     std::optional<Map> m =
         r_.ReadMap(f.value, "limits",
                    {"max_body", "max_header", "request_timeout", "idle_timeout",
-                    "max_concurrent", "max_concurrent_per_identity"});
+                    "max_concurrent", "max_concurrent_per_identity", "max_connections",
+                    "max_connections_per_address", "header_timeout", "max_inflated_body"});
     if (!m) return;
     if (const Field* x = m->Get("max_body")) {
       if (auto v = r_.Size(*x)) {
@@ -213,6 +214,32 @@ class ConfigParser {
       if (auto v = r_.Int(*x, 1, kMaxConcurrentLimit)) {
         l->max_concurrent_per_identity = uint32_t(*v);
       }
+    }
+    if (const Field* x = m->Get("max_connections")) {
+      if (auto v = r_.Int(*x, 1, kMaxConcurrentLimit)) l->max_connections = uint32_t(*v);
+    }
+    if (const Field* x = m->Get("max_connections_per_address")) {
+      if (auto v = r_.Int(*x, 1, kMaxConcurrentLimit)) {
+        l->max_connections_per_address = uint32_t(*v);
+      }
+    }
+    if (const Field* x = m->Get("header_timeout")) {
+      if (auto d = PositiveDuration(*x)) l->header_timeout = *d;
+    }
+    if (const Field* x = m->Get("max_inflated_body")) {
+      if (auto v = r_.Size(*x)) {
+        if (*v == 0) {
+          r_.Report(x->value, "max_inflated_body: must be larger than 0");
+        } else {
+          l->max_inflated_body_bytes = *v;
+        }
+      }
+    }
+    if (l->max_connections_per_address > l->max_connections) {
+      r_.Report(f.value, "limits: max_connections_per_address (" +
+                             std::to_string(l->max_connections_per_address) +
+                             ") exceeds max_connections (" + std::to_string(l->max_connections) +
+                             ")");
     }
     if (l->max_concurrent_per_identity > l->max_concurrent) {
       r_.Report(f.value, "limits: max_concurrent_per_identity (" +
@@ -507,6 +534,12 @@ Status SaveConfig(const Config& c, const std::string& path) {
     out << YAML::Key << "max_concurrent" << YAML::Value << l.max_concurrent;
     out << YAML::Key << "max_concurrent_per_identity" << YAML::Value
         << l.max_concurrent_per_identity;
+    out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
+    out << YAML::Key << "max_connections_per_address" << YAML::Value
+        << l.max_connections_per_address;
+    out << YAML::Key << "header_timeout" << YAML::Value << policy::FormatDuration(l.header_timeout);
+    out << YAML::Key << "max_inflated_body" << YAML::Value
+        << policy::FormatSize(l.max_inflated_body_bytes);
     out << YAML::EndMap;
 
     if (!c.repos.empty()) {

@@ -59,6 +59,18 @@ struct ServerLimits {
   std::chrono::seconds idle_timeout{60};        // no bytes either way for this long: close
   uint32_t max_concurrent = 64;                 // requests in flight, in total; 503 past it
   uint32_t max_concurrent_per_identity = 8;     // per identity; 429 past it
+  // Starvation limits (docs/mirror.md "Connections"). Open client connections
+  // in total and per client address: a new connection over either cap closes
+  // the oldest idle one (no request in progress) in its place, or is refused
+  // (503, closed) when every connection is busy.
+  uint32_t max_connections = 512;
+  uint32_t max_connections_per_address = 64;   // REQUIRES: <= max_connections
+  // A complete request header must arrive within this long of the server
+  // starting to wait for it (after accept, or after the previous response).
+  std::chrono::seconds header_timeout{10};
+  // A Content-Encoding: gzip request body is inflated by the mirror; 413 once
+  // it inflates past this (max_body bounds the bytes on the wire).
+  uint64_t max_inflated_body_bytes = 128ull << 20;
 };
 
 struct Config {

@@ -37,6 +37,7 @@ class ReviewServices {
     ControlServerOptions co;
     co.socket_path = config.control_socket;
     co.db_path = config.db_path();
+    co.reviewers = ReviewerAccountsOf(policy);  // they keep connection slots
     co.on_approved = std::move(on_approved);
     server_ = std::make_unique<ControlServer>(co, settings);
     review::SweeperOptions so;

@@ -1,7 +1,5 @@
 #include "control/handlers.h"
 
-#include <unistd.h>
-
 #include <functional>
 #include <map>
 
@@ -140,10 +138,19 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
                       const json& req) {
   if (!req.is_object()) return Status::InvalidArgument("a request is a JSON object");
   AG_ASSIGN_OR_RETURN(std::string cmd, Str(req, "cmd", true));
-  review::Reviewer reviewer{peer.user, peer.groups};
+  review::Reviewer reviewer{peer.user, peer.groups, {}};
+  // An account that may review nothing writes at most one refusal row a while.
+  static const ReviewerAccounts kNobody;
+  if (ctx.refusals && !MayReviewSomething(peer, ctx.reviewers ? *ctx.reviewers : kNobody)) {
+    RefusalLimiter* limiter = ctx.refusals;
+    std::string user = peer.user;
+    reviewer.admit_refusal = [limiter, user](int64_t* suppressed) {
+      return limiter->Admit(user, suppressed);
+    };
+  }
   // Root and the daemon's own account see every request; anyone else sees
   // those they may review (agents' diffs are not for every local account).
-  const bool sees_all = peer.uid == 0 || peer.uid == ::geteuid();
+  const bool sees_all = SeesAll(peer);
   std::function<bool(const store::Request&)> visible;
   if (!sees_all) {
     visible = [&ctx, &reviewer](const store::Request& r) {
@@ -153,12 +160,13 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
   if (cmd == "list") return List(db, req, visible);
   if (cmd == "show") {
     AG_ASSIGN_OR_RETURN(int64_t id, Id(req));
-    AG_ASSIGN_OR_RETURN(store::Request r, store::GetRequest(db, id));
-    if (visible && !visible(r)) {
-      return Status::PermissionDenied(reviewer.user + " is not a reviewer of request " +
-                                      std::to_string(id) + " and may not see it");
+    Result<store::Request> found = store::GetRequest(db, id);
+    // Unknown and hidden look the same: a non-reviewer learns nothing.
+    if (visible && (found.ok() ? !visible(*found) : found.status().code() == Code::kNotFound)) {
+      return review::NoSuchRequestFor(reviewer, id);
     }
-    return BuildShow(db, *ctx.settings, r, ctx.show);
+    if (!found.ok()) return found.status();
+    return BuildShow(db, *ctx.settings, *found, ctx.show);
   }
   if (cmd == "approve") {
     AG_ASSIGN_OR_RETURN(int64_t id, Id(req));

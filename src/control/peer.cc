@@ -51,12 +51,21 @@ Result<Peer> AccountOf(uid_t uid) {
   return p;
 }
 
-Result<Peer> PeerOf(int fd) {
+Result<Peer> PeerCredentials(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return ErrnoStatus("getsockopt(SO_PEERCRED)");
   }
+  Peer p;
+  p.uid = cred.uid;
+  p.gid = cred.gid;
+  p.pid = cred.pid;
+  return p;
+}
+
+Result<Peer> PeerOf(int fd) {
+  AG_ASSIGN_OR_RETURN(Peer cred, PeerCredentials(fd));
   AG_ASSIGN_OR_RETURN(Peer p, AccountOf(cred.uid));
   p.pid = cred.pid;
   return p;

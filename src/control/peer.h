@@ -22,6 +22,10 @@ struct Peer {
   std::vector<std::string> groups;  // names of every group of the account (getgrouplist)
 };
 
+// The kernel's credentials (SO_PEERCRED) of connected socket `fd`, without
+// looking the account up: uid, gid and pid are set, user and groups empty.
+Result<Peer> PeerCredentials(int fd);
+
 // Reads SO_PEERCRED of connected socket `fd`. PermissionDenied when the uid
 // has no account (a deleted user cannot review).
 Result<Peer> PeerOf(int fd);

@@ -8,7 +8,7 @@
 //   -> {"cmd":"reject","id":42,"reason":"touches CI secrets"}
 //   -> {"cmd":"retry","id":42}
 //   <- {"ok":true,"result":...}
-//   <- {"ok":false,"code":"permission_denied","refused":true,"error":"alice is not a reviewer ..."}
+//   <- {"ok":false,"code":"not_found","refused":true,"error":"alice is not a reviewer of request 42 ..."}
 //
 // Who is asking is never part of a request: the daemon reads the caller's uid
 // from the socket (SO_PEERCRED). `refused` is true for a workflow refusal

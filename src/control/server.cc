@@ -7,7 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 
 #include "control/protocol.h"
@@ -49,15 +51,28 @@ void SetTimeouts(int fd, std::chrono::milliseconds t) {
 }  // namespace
 
 ControlServer::ControlServer(ControlServerOptions options, review::ReviewSettings settings)
-    : options_(std::move(options)), settings_(std::move(settings)) {
+    : options_(std::move(options)),
+      settings_(std::move(settings)),
+      reviewers_(options_.reviewers),
+      refusals_(options_.refusal_audit_interval, options_.refusal_audit_max_accounts) {
+  reviewers_.Add(settings_.default_reviewers);
   ctx_.settings = &settings_;
   ctx_.show = options_.show;
   ctx_.on_approved = options_.on_approved;
+  ctx_.reviewers = &reviewers_;
+  ctx_.refusals = &refusals_;
 }
 
 ControlServer::~ControlServer() { Stop(); }
 
 Status ControlServer::Start() {
+  if (options_.max_connections_per_uid < 1 || options_.reviewer_connections < 0 ||
+      options_.reviewer_connections >= options_.max_connections ||
+      options_.refusal_audit_max_accounts < 1) {
+    return Status::InvalidArgument(
+        "control socket limits: need max_connections_per_uid >= 1, 0 <= reviewer_connections "
+        "< max_connections and refusal_audit_max_accounts >= 1");
+  }
   sockaddr_un addr;
   AG_RETURN_IF_ERROR(MakeAddress(options_.socket_path, &addr));
   std::filesystem::path parent = std::filesystem::path(options_.socket_path).parent_path();
@@ -144,34 +159,67 @@ void ControlServer::AcceptLoop() {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     SetTimeouts(fd, options_.io_timeout);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (stopping_ || active_ >= options_.max_connections) {
-        WriteAll(fd, ErrorResponse(Status::Unavailable(
-                         "agentgate-mirror is busy; try again")).dump() + "\n");
-        close(fd);
-        continue;
-      }
-      ++active_;
-      open_fds_.insert(fd);
-    }
-    std::thread([this, fd] {
-      Serve(fd);
-      std::lock_guard<std::mutex> l(mu_);
-      open_fds_.erase(fd);
-      close(fd);
-      if (--active_ == 0) idle_.notify_all();
-    }).detach();
+    Admit(fd);
   }
 }
 
-void ControlServer::Serve(int fd) {
+void ControlServer::Admit(int fd) {
+  const Status busy = Status::Unavailable("agentgate-mirror is busy; try again");
+  auto refuse = [fd](const Status& why) {
+    WriteAll(fd, ErrorResponse(why).dump() + "\n");
+    close(fd);
+  };
   // Who is asking: the kernel says, the request cannot.
-  Result<Peer> peer = PeerOf(fd);
+  Result<Peer> cred = PeerCredentials(fd);
+  if (!cred.ok()) return refuse(cred.status());
+  const uid_t uid = cred->uid;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return refuse(busy);
+    // One account holding many connections: stops it starving the others
+    // (checked before the account lookup, so a flood costs no NSS call).
+    auto it = per_uid_.find(uid);
+    if (it != per_uid_.end() && it->second >= options_.max_connections_per_uid) {
+      return refuse(Status::ResourceExhausted(
+          "too many connections from uid " + std::to_string(uid) + " (at most " +
+          std::to_string(options_.max_connections_per_uid) + " at once); try again"));
+    }
+  }
+  Result<Peer> peer = AccountOf(uid);
+  if (peer.ok()) peer->pid = cred->pid;
+  const bool may_review = MayReviewSomething(peer.ok() ? *peer : *cred, reviewers_);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ || active_ >= options_.max_connections) return refuse(busy);
+    // Accounts that may review nothing never take the reviewers' slots.
+    if (!may_review &&
+        unprivileged_ >= options_.max_connections - options_.reviewer_connections) {
+      return refuse(busy);
+    }
+    ++active_;
+    ++per_uid_[uid];
+    if (!may_review) ++unprivileged_;
+    open_fds_.insert(fd);
+  }
+  std::thread([this, fd, uid, may_review, peer = std::move(peer)] {
+    Serve(fd, peer);
+    std::lock_guard<std::mutex> l(mu_);
+    open_fds_.erase(fd);
+    close(fd);
+    if (--per_uid_[uid] == 0) per_uid_.erase(uid);
+    if (!may_review) --unprivileged_;
+    if (--active_ == 0) idle_.notify_all();
+  }).detach();
+}
+
+void ControlServer::Serve(int fd, const Result<Peer>& peer) {
+  using Clock = std::chrono::steady_clock;
   std::string buffer;
   std::unique_ptr<store::Db> db;
-  const auto deadline = std::chrono::steady_clock::now() + options_.connection_deadline;
+  const auto deadline = Clock::now() + options_.connection_deadline;
   for (int served = 0; served < options_.max_requests_per_connection; ++served) {
+    // Each request line is due within request_deadline: a silent client is cut off.
+    const auto line_due = std::min(deadline, Clock::now() + options_.request_deadline);
     size_t eol;
     while ((eol = buffer.find('\n')) == std::string::npos) {
       if (buffer.size() > options_.max_request_bytes) {
@@ -180,11 +228,26 @@ void ControlServer::Serve(int fd) {
                          " bytes")).dump() + "\n");
         return;
       }
-      if (std::chrono::steady_clock::now() > deadline) {
+      const auto now = Clock::now();
+      if (now >= deadline) {
         WriteAll(fd, ErrorResponse(Status::DeadlineExceeded(
                          "connection open too long")).dump() + "\n");
         return;
       }
+      if (now >= line_due) {
+        WriteAll(fd, ErrorResponse(Status::DeadlineExceeded(
+                         "no request line within " +
+                         std::to_string(options_.request_deadline.count()) + " ms")).dump() +
+                         "\n");
+        return;
+      }
+      // Wait no longer than the line is due (recv alone waits io_timeout).
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(line_due - now);
+      pollfd p{fd, POLLIN, 0};
+      int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(wait.count(), INT32_MAX)));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return;
+      if (ready == 0) continue;  // the checks above answer
       char chunk[4096];
       ssize_t n = recv(fd, chunk, sizeof chunk, 0);
       if (n < 0 && errno == EINTR) continue;

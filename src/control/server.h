@@ -5,8 +5,16 @@
 //
 // The socket is mode 0666 so any local account can connect: authorisation is
 // by peer credentials, per request, in the workflow. The parent folder is
-// created (0755) when missing. Every connection has a read/write timeout and
-// a bounded request size; at most `max_connections` are served at once.
+// created (0755) when missing. Every connection has a read/write timeout, a
+// deadline for each request line and a bounded request size. So that no local
+// account can starve the reviewers:
+//   - each uid holds at most `max_connections_per_uid` connections at once;
+//   - accounts that may review nothing (access.h) share what is left of
+//     `max_connections` after `reviewer_connections`, kept for those that may;
+//   - a connection that sends no request line within `request_deadline` is
+//     closed;
+//   - refusals to accounts that may review nothing write at most one audit row
+//     per account per `refusal_audit_interval` (refusal_limiter.h).
 //
 // Thread-safety: Start() and Stop() from one controlling thread. The server
 // runs an accept thread plus one short-lived thread per connection, each with
@@ -21,7 +29,11 @@
 #include <string>
 #include <thread>
 
+#include <map>
+
+#include "control/access.h"
 #include "control/handlers.h"
+#include "control/refusal_limiter.h"
 #include "review/workflow.h"
 #include "util/status.h"
 
@@ -36,7 +48,23 @@ struct ControlServerOptions {
   // Whole connection: a client trickling bytes is cut off here. Default 60 s.
   std::chrono::milliseconds connection_deadline{60000};
   int max_connections = 32;                    // served at once; more are told to retry
+  // Of max_connections, kept for accounts that may review (root, the daemon's
+  // account, the policy's reviewers: access.h). REQUIRES: < max_connections.
+  // Default 8.
+  int reviewer_connections = 8;
+  // Held at once by one uid, whoever it is. REQUIRES: >= 1. Default 4.
+  int max_connections_per_uid = 4;
+  // From the connection (or the previous answer) to a whole request line; a
+  // silent connection is closed. Default 5 s.
+  std::chrono::milliseconds request_deadline{5000};
   int max_requests_per_connection = 100;
+  // Who may review something besides root and the daemon's account (the
+  // server adds the settings' default reviewers). Default: nobody else.
+  ReviewerAccounts reviewers;
+  // At most one `review.refused` row per account that may review nothing per
+  // this interval; the rest are counted ("suppressed": N). Default 60 s.
+  std::chrono::milliseconds refusal_audit_interval{60000};
+  size_t refusal_audit_max_accounts = 10000;  // windows tracked at once. Default 10,000.
   ShowOptions show;
   // See HandlerContext::on_approved. Default none.
   std::function<void()> on_approved;
@@ -51,6 +79,7 @@ class ControlServer {
 
   // Binds and listens (replacing a stale socket file; AlreadyExists when a
   // live server answers on it), then starts the accept thread.
+  // InvalidArgument when the connection limits contradict each other.
   Status Start();
   // Stops accepting, interrupts open connections, joins every thread and
   // removes the socket file. Idempotent.
@@ -58,10 +87,14 @@ class ControlServer {
 
  private:
   void AcceptLoop();
-  void Serve(int fd);
+  // Admits connection `fd` or answers why not and closes it. Accept thread.
+  void Admit(int fd);
+  void Serve(int fd, const Result<Peer>& peer);
 
   const ControlServerOptions options_;
   const review::ReviewSettings settings_;
+  ReviewerAccounts reviewers_;  // options_.reviewers and the default reviewers
+  RefusalLimiter refusals_;
   HandlerContext ctx_;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};  // Stop() writes to wake_[1]
@@ -70,6 +103,8 @@ class ControlServer {
   std::condition_variable idle_;
   std::set<int> open_fds_;  // GUARDED_BY(mu_)
   int active_ = 0;          // GUARDED_BY(mu_)
+  int unprivileged_ = 0;    // GUARDED_BY(mu_): held by accounts that may review nothing
+  std::map<uid_t, int> per_uid_;  // GUARDED_BY(mu_): uids with a connection open
   bool stopping_ = false;   // GUARDED_BY(mu_)
 };
 

@@ -221,17 +221,28 @@ Status Audit(store::Db& db, const Request& r, const std::string& kind, const std
 // decision's was rolled back). Best effort: a locked database is logged.
 void AuditRefusal(store::Db& db, const Request& r, const Reviewer& reviewer,
                   const char* action, const Status& why) {
+  // Rate-limited for accounts that may review nothing (Reviewer::admit_refusal).
+  int64_t suppressed = 0;
+  if (reviewer.admit_refusal && !reviewer.admit_refusal(&suppressed)) return;
+  nlohmann::json data = {{"action", action}, {"why", why.message()},
+                         {"code", CodeName(why.code())}};
+  if (suppressed > 0) data["suppressed"] = suppressed;
   Status s = [&]() -> Status {
     store::Transaction tx(db);
     AG_RETURN_IF_ERROR(tx.status());
-    AG_RETURN_IF_ERROR(Audit(db, r, "review.refused", reviewer.user,
-                             {{"action", action}, {"why", why.message()},
-                              {"code", CodeName(why.code())}}));
+    AG_RETURN_IF_ERROR(Audit(db, r, "review.refused", reviewer.user, std::move(data)));
     return tx.Commit();
   }();
   LogWarn("review.refused", {{"request", std::to_string(r.id)}, {"reviewer", reviewer.user},
                              {"action", action}, {"why", why.message()}});
   if (!s.ok()) LogError("review.audit_failed", {{"error", s.ToString()}});
+}
+
+// Request `id`, or NoSuchRequestFor when there is none.
+Result<Request> LoadFor(store::Db& db, int64_t id, const Reviewer& reviewer) {
+  Result<Request> r = store::GetRequest(db, id);
+  if (!r.ok() && r.status().code() == Code::kNotFound) return NoSuchRequestFor(reviewer, id);
+  return r;
 }
 
 // The checks every decision on a pending request shares. Marks an expired
@@ -260,12 +271,21 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
   const char* action = verdict == Verdict::kApprove ? "approve" : "reject";
   std::optional<Request> loaded;
   bool publish = false;
+  Status unauthorised;  // the real reason behind a NoSuchRequestFor, for the audit row
   Result<DecisionResult> out = [&]() -> Result<DecisionResult> {
     store::Transaction tx(db);
     AG_RETURN_IF_ERROR(tx.status());
     // The request exists (an unknown id is refused, not created).
-    AG_ASSIGN_OR_RETURN(Request r, store::GetRequest(db, id));
+    AG_ASSIGN_OR_RETURN(Request r, LoadFor(db, id, reviewer));
     loaded = r;
+    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
+    AG_ASSIGN_OR_RETURN(PusherMatch pusher, MatchPusher(r, settings, reviewer.user));
+    // Only the policy's reviewers decide (the pusher, by uid, may withdraw its own push).
+    // First of all: anyone else gets the answer for an unknown id and learns nothing.
+    if (!(verdict == Verdict::kReject && pusher.kind == Pusher::kSelf)) {
+      unauthorised = CheckAuthorised(r, who, reviewer);
+      if (!unauthorised.ok()) return NoSuchRequestFor(reviewer, id);
+    }
     // Pending and not past its deadline.
     AG_RETURN_IF_ERROR(CheckPendingAndFresh(db, tx, r, &publish));
     // Approving on top of a moved upstream would replay onto a base nobody reviewed.
@@ -275,12 +295,6 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
     }
     // The decision binds to what the reviewer saw: a swapped request is refused.
     if (expected) AG_RETURN_IF_ERROR(CheckBinding(r, *expected));
-    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
-    AG_ASSIGN_OR_RETURN(PusherMatch pusher, MatchPusher(r, settings, reviewer.user));
-    // Only the policy's reviewers decide (the pusher, by uid, may withdraw its own push).
-    if (!(verdict == Verdict::kReject && pusher.kind == Pusher::kSelf)) {
-      AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
-    }
     // No self-approval: the pushing person (by uid, or by name: fail closed) cannot approve.
     if (verdict == Verdict::kApprove) {
       AG_RETURN_IF_ERROR(RefuseSelfReview(r, pusher, reviewer.user, "approve"));
@@ -340,7 +354,7 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
     if (now.ok()) (void)PublishState(settings, *now);
   }
   if (!out.ok() && loaded && IsRefusal(out.status().code())) {
-    AuditRefusal(db, *loaded, reviewer, action, out.status());
+    AuditRefusal(db, *loaded, reviewer, action, unauthorised.ok() ? out.status() : unauthorised);
   }
   if (out.ok()) {
     LogInfo(verdict == Verdict::kApprove ? "review.approve" : "review.reject",
@@ -416,6 +430,11 @@ Status PublishState(const ReviewSettings& settings, const store::Request& r) {
   return s;
 }
 
+Status NoSuchRequestFor(const Reviewer& reviewer, int64_t id) {
+  return Status::NotFound(reviewer.user + " is not a reviewer of " + Id(id) +
+                          " and may not see it, or there is no " + Id(id));
+}
+
 bool MayView(const store::Request& r, const ReviewSettings& settings, const Reviewer& reviewer) {
   Result<Reviewers> who = ReviewersOf(r, settings);
   return who.ok() && CheckAuthorised(r, *who, reviewer).ok();
@@ -437,12 +456,18 @@ Result<DecisionResult> Reject(store::Db& db, const ReviewSettings& settings, int
 Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int64_t id,
                              const Reviewer& reviewer) {
   std::optional<Request> loaded;
+  Status unauthorised;  // the real reason behind a NoSuchRequestFor, for the audit row
   Result<DecisionResult> out = [&]() -> Result<DecisionResult> {
     store::Transaction tx(db);
     AG_RETURN_IF_ERROR(tx.status());
     // The request exists.
-    AG_ASSIGN_OR_RETURN(Request r, store::GetRequest(db, id));
+    AG_ASSIGN_OR_RETURN(Request r, LoadFor(db, id, reviewer));
     loaded = r;
+    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
+    // Retrying is a reviewer's action, with the same who-may rules as approving;
+    // checked first: anyone else gets the answer for an unknown id.
+    unauthorised = CheckAuthorised(r, who, reviewer);
+    if (!unauthorised.ok()) return NoSuchRequestFor(reviewer, id);
     // A conflict means upstream moved: replaying again would force or fail again.
     if (r.status == RequestStatus::kConflict) {
       return Status::FailedPrecondition(Id(id) +
@@ -453,9 +478,6 @@ Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int6
       return Status::FailedPrecondition(Id(id) + " is " + std::string(store::StatusName(r.status)) +
                                         ", not failed: nothing to retry");
     }
-    AG_ASSIGN_OR_RETURN(Reviewers who, ReviewersOf(r, settings));
-    // Retrying is a reviewer's action, with the same who-may rules as approving.
-    AG_RETURN_IF_ERROR(CheckAuthorised(r, who, reviewer));
     // Nor by the pushing person (same rule as approving).
     AG_ASSIGN_OR_RETURN(PusherMatch pusher, MatchPusher(r, settings, reviewer.user));
     AG_RETURN_IF_ERROR(RefuseSelfReview(r, pusher, reviewer.user, "retry"));
@@ -479,7 +501,7 @@ Result<DecisionResult> Retry(store::Db& db, const ReviewSettings& settings, int6
     if (now.ok()) (void)PublishState(settings, *now);
     LogInfo("review.retry", {{"request", std::to_string(id)}, {"reviewer", reviewer.user}});
   } else if (loaded && IsRefusal(out.status().code())) {
-    AuditRefusal(db, *loaded, reviewer, "retry", out.status());
+    AuditRefusal(db, *loaded, reviewer, "retry", unauthorised.ok() ? out.status() : unauthorised);
   }
   return out;
 }

@@ -10,10 +10,13 @@
 // undoes the decision.
 //
 // Refusals come back as a non-OK Status whose code says why:
-//   NotFound            no such request
+//   NotFound            no such request, or one the caller may not decide:
+//                       the same answer (NoSuchRequestFor), checked before
+//                       anything else, so a non-reviewer learns nothing
+//                       about a request (not its ref, ids or status)
 //   FailedPrecondition  already decided / expired / superseded / upstream moved
-//   PermissionDenied    not a reviewer of this request, or the pusher itself
-//                       (the same person: see "Self-review" below)
+//   PermissionDenied    the pusher itself (the same person: see "Self-review"
+//                       below)
 //   Conflict            the approval binds to a ref/old/new the request does not have
 //   AlreadyExists       this reviewer already approved this request
 // Any other code is a system error (database locked or corrupt, ...).
@@ -35,6 +38,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,7 +75,17 @@ ReviewSettings SettingsFrom(const config::Config& config, const policy::Policy* 
 struct Reviewer {
   std::string user;
   std::vector<std::string> groups;  // every group of the account (getgrouplist)
+  // Asked before a refusal is written to the audit log (`review.refused`):
+  // false skips the row; when true, a non-zero *suppressed (refusals not
+  // written since the last row) goes into the row's data as "suppressed".
+  // Empty: every refusal is written. The control server rate-limits accounts
+  // that may review nothing (control/refusal_limiter.h).
+  std::function<bool(int64_t* suppressed)> admit_refusal;
 };
+
+// The refusal for an unknown id and for a request `reviewer` may not decide
+// (or see): NotFound, naming neither the request's ref nor its ids.
+Status NoSuchRequestFor(const Reviewer& reviewer, int64_t id);
 
 // What the reviewer was shown; an approval binds to exactly this.
 struct Binding {

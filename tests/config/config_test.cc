@@ -47,7 +47,8 @@ git_http_backend: /usr/lib/git-core/git-http-backend
 webhook_url: "https://hooks.example.com/T000"
 replay: {max_attempts: 3, backoff_max: 10m, poll_interval: 1h, io_timeout: 45s}
 limits: {max_body: 1GiB, max_header: 32KiB, request_timeout: 30m, idle_timeout: 15s,
-         max_concurrent: 10, max_concurrent_per_identity: 2}
+         max_concurrent: 10, max_concurrent_per_identity: 2, max_connections: 100,
+         max_connections_per_address: 20, header_timeout: 5s, max_inflated_body: 16MiB}
 repos:
   - {name: demo, upstream: https://github.com/org/demo.git, credential: upstream-token,
      sync_interval: 5m}
@@ -88,6 +89,10 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.listen, "127.0.0.1:8080");
   EXPECT_EQ(c.limits.max_body_bytes, 4ull << 30);
   EXPECT_EQ(c.limits.max_concurrent, 64u);
+  EXPECT_EQ(c.limits.max_connections, 512u);
+  EXPECT_EQ(c.limits.max_connections_per_address, 64u);
+  EXPECT_EQ(c.limits.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.limits.max_inflated_body_bytes, 128ull << 20);
   EXPECT_EQ(c.replay_max_attempts, 8);
   EXPECT_EQ(c.replay_poll_interval, std::chrono::seconds(2));
   EXPECT_EQ(c.replay_io_timeout, std::chrono::minutes(2));
@@ -118,6 +123,10 @@ TEST(ConfigTest, FullModel) {
   EXPECT_EQ(c.limits.idle_timeout, std::chrono::seconds(15));
   EXPECT_EQ(c.limits.max_concurrent, 10u);
   EXPECT_EQ(c.limits.max_concurrent_per_identity, 2u);
+  EXPECT_EQ(c.limits.max_connections, 100u);
+  EXPECT_EQ(c.limits.max_connections_per_address, 20u);
+  EXPECT_EQ(c.limits.header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.limits.max_inflated_body_bytes, 16ull << 20);
 
   ASSERT_EQ(c.repos.size(), 2u);
   EXPECT_EQ(c.repos[0].path, "/srv/agentgate/repos/demo.git");
@@ -173,6 +182,10 @@ void ExpectSame(const Config& a, const Config& b) {
   EXPECT_EQ(a.limits.idle_timeout, b.limits.idle_timeout);
   EXPECT_EQ(a.limits.max_concurrent, b.limits.max_concurrent);
   EXPECT_EQ(a.limits.max_concurrent_per_identity, b.limits.max_concurrent_per_identity);
+  EXPECT_EQ(a.limits.max_connections, b.limits.max_connections);
+  EXPECT_EQ(a.limits.max_connections_per_address, b.limits.max_connections_per_address);
+  EXPECT_EQ(a.limits.header_timeout, b.limits.header_timeout);
+  EXPECT_EQ(a.limits.max_inflated_body_bytes, b.limits.max_inflated_body_bytes);
   ASSERT_EQ(a.repos.size(), b.repos.size());
   for (size_t i = 0; i < a.repos.size(); ++i) {
     EXPECT_EQ(a.repos[i].name, b.repos[i].name);
@@ -286,6 +299,11 @@ TEST(ConfigTest, ProblemsHavePositions) {
       {"limits: {max_concurrent: 2, max_concurrent_per_identity: 3}\n",
        "1:9: limits: max_concurrent_per_identity (3) exceeds max_concurrent (2)"},
       {"limits: {max_concurrent: x}\n", "1:26: max_concurrent: expected an integer, got 'x'"},
+      {"limits: {max_connections: 0}\n", "1:27: max_connections: 0 is out of range"},
+      {"limits: {max_connections: 8, max_connections_per_address: 9}\n",
+       "1:9: limits: max_connections_per_address (9) exceeds max_connections (8)"},
+      {"limits: {header_timeout: 0s}\n", "1:26: header_timeout: must be longer than 0"},
+      {"limits: {max_inflated_body: 0}\n", "1:29: max_inflated_body: must be larger than 0"},
       {"repos: {name: a}\n", "1:8: repos: expected a list of repos"},
       {"repos:\n  - {name: .hidden}\n", "2:12: repo name '.hidden' must match"},
       {"repos:\n  - {name: a/b}\n", "2:12: repo name 'a/b' must match"},

@@ -164,7 +164,7 @@ TEST_F(ServerTest, IdentityComesFromPeerCredentialsNotTheRequest) {
                 {"ref", "refs/heads/agent/x"}, {"old", std::string(40, '0')},
                 {"new", std::string(40, '1')}});
   EXPECT_FALSE(r["ok"].get<bool>());
-  EXPECT_EQ(r["code"], "permission_denied");
+  EXPECT_EQ(r["code"], "not_found");
   EXPECT_TRUE(r["refused"].get<bool>());
   EXPECT_NE(r["error"].get<std::string>().find("root is not a reviewer"), std::string::npos);
   EXPECT_EQ(StatusOf(*db_, id), "pending");

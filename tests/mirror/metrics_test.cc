@@ -20,6 +20,10 @@ TEST(MetricsTest, RendersPrometheusText) {
   m.AddInFlight(2);
   m.AddInFlight(-1);
   m.CountPush(true);
+  m.AddConnections(3);
+  m.AddConnections(-1);
+  m.CountConnectionDropped("shed");
+  m.CountConnectionDropped("shed");
   m.ObserveHookSeconds(0.2);
   m.ObserveHookSeconds(7);
   std::string text = m.Render(3);
@@ -31,6 +35,9 @@ TEST(MetricsTest, RendersPrometheusText) {
   EXPECT_NE(text.find("agentgate_auth_failures_total{reason=\"missing\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("agentgate_http_in_flight 1\n"), std::string::npos);
   EXPECT_NE(text.find("agentgate_pushes_total{result=\"ok\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("agentgate_http_connections 2\n"), std::string::npos);
+  EXPECT_NE(text.find("agentgate_http_connections_dropped_total{reason=\"shed\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("agentgate_http_connections_dropped_total{reason=\"refused\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("agentgate_hook_duration_seconds_bucket{le=\"0.25\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("agentgate_hook_duration_seconds_bucket{le=\"10\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("agentgate_hook_duration_seconds_count 2\n"), std::string::npos);

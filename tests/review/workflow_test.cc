@@ -6,6 +6,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <regex>
+
 #include "git/git.h"
 #include "review/review_support.h"
 #include "store/audit.h"
@@ -70,16 +72,65 @@ TEST_F(WorkflowTest, ReviewerApproves) {
 TEST_F(WorkflowTest, NonReviewerIsRefusedAndAudited) {
   int64_t id = SeedPending(*db_, {.users = {"alice"}, .groups = {"platform"}});
   auto d = ApproveAs(id, "mallory", {"users", "dev"});
-  EXPECT_EQ(d.status().code(), Code::kPermissionDenied);
-  EXPECT_NE(d.status().message().find("not a reviewer"), std::string::npos);
+  EXPECT_EQ(d.status().code(), Code::kNotFound);
+  EXPECT_NE(d.status().message().find("mallory is not a reviewer"), std::string::npos);
   EXPECT_EQ(StatusOf(*db_, id), "pending");
   EXPECT_EQ(CountRows(*db_, "SELECT COUNT(*) FROM approvals"), 0);
   EXPECT_EQ(Events(id, "review.refused"), 1);
+  // The audit row keeps the real reason; the caller got none.
+  EXPECT_EQ(CountRows(*db_, "SELECT COUNT(*) FROM audit WHERE kind='review.refused' AND "
+                            "data_json LIKE '%(reviewers: alice group:platform)%'"), 1);
+}
+
+// The reviewer check comes before anything else about the request: a
+// non-reviewer gets the answer for an unknown id, whatever it sends.
+TEST_F(WorkflowTest, NonReviewerLearnsNothingAboutARequest) {
+  int64_t id = SeedPending(*db_, {.users = {"alice"}, .ttl_seconds = -5});  // past its deadline
+  const int64_t unknown_id = 4242;
+  auto unknown = Approve(*db_, settings_, unknown_id, {"mallory", {}}, {"r", "o", "n"}, "");
+  auto any_id = [](const Status& s) {  // the message with every request id read as N
+    return std::regex_replace(s.message(), std::regex("request [0-9]+"), "request N");
+  };
+  Binding wrong = BindingOf(id);
+  wrong.ref = "refs/heads/main";
+  std::vector<Result<DecisionResult>> answers;
+  answers.push_back(Approve(*db_, settings_, id, {"mallory", {}}, wrong, ""));
+  answers.push_back(Approve(*db_, settings_, id, {"mallory", {}}, BindingOf(id), ""));
+  answers.push_back(Reject(*db_, settings_, id, {"mallory", {}}, wrong, "no"));
+  answers.push_back(Retry(*db_, settings_, id, {"mallory", {}}));
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.status().code(), unknown.status().code());
+    EXPECT_EQ(any_id(a.status()), any_id(unknown.status()));
+    EXPECT_EQ(a.status().message().find("refs/heads"), std::string::npos) << a.status().message();
+    EXPECT_EQ(a.status().message().find("expired"), std::string::npos) << a.status().message();
+  }
+  EXPECT_EQ(unknown.status().code(), Code::kNotFound);
+  EXPECT_EQ(unknown.status().message(),
+            "mallory is not a reviewer of request 4242 and may not see it, or there is no "
+            "request 4242");
+  EXPECT_EQ(StatusOf(*db_, id), "pending");  // a non-reviewer does not even expire it
+}
+
+TEST_F(WorkflowTest, RefusalRowsPassTheCallersGate) {
+  int64_t id = SeedPending(*db_, {.users = {"alice"}});
+  int calls = 0;
+  Reviewer gated{"mallory", {}, [&calls](int64_t* suppressed) {
+                   *suppressed = 7;
+                   return ++calls > 2;  // the first two are held back
+                 }};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Approve(*db_, settings_, id, gated, BindingOf(id), "").status().code(),
+              Code::kNotFound);
+  }
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(Events(id, "review.refused"), 1);
+  EXPECT_EQ(CountRows(*db_, "SELECT COUNT(*) FROM audit WHERE kind='review.refused' AND "
+                            "data_json LIKE '%\"suppressed\":7%'"), 1);
 }
 
 TEST_F(WorkflowTest, GroupMembershipAuthorises) {
   int64_t id = SeedPending(*db_, {.groups = {"platform"}});
-  EXPECT_EQ(ApproveAs(id, "carol", {"dev"}).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(ApproveAs(id, "carol", {"dev"}).status().code(), Code::kNotFound);
   auto d = ApproveAs(id, "bob", {"bob", "platform"});
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(StatusOf(*db_, id), "approved");
@@ -88,7 +139,7 @@ TEST_F(WorkflowTest, GroupMembershipAuthorises) {
 TEST_F(WorkflowTest, DefaultReviewersWhenRequestNamesNone) {
   int64_t id = SeedPending(*db_, {});
   // No request reviewers and no policy default: nobody may approve.
-  EXPECT_EQ(ApproveAs(id, "alice").status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(ApproveAs(id, "alice").status().code(), Code::kNotFound);
   settings_.default_reviewers.users = {"alice"};
   settings_.default_reviewers.quorum = 2;
   settings_.default_reviewers.groups = {"leads"};
@@ -198,7 +249,7 @@ TEST_F(SelfReviewTest, IdentityNamedLikeTheReviewerFailsClosed) {
   int64_t id = SeedPending(*db_, {.ref = "refs/heads/agent/named", .identity = reviewer_->name(),
                                   .users = {other_->name()}});
   auto r = Reject(*db_, settings_, id, {reviewer_->name(), {}}, std::nullopt, "mine");
-  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(r.status().code(), Code::kNotFound);  // not a reviewer of it
   EXPECT_EQ(StatusOf(*db_, id), "pending");
 }
 
@@ -298,7 +349,9 @@ TEST_F(WorkflowTest, ApprovalBindsToWhatWasReviewed) {
 TEST_F(WorkflowTest, UnknownAndUndecidableRequests) {
   auto unknown = Approve(*db_, settings_, 4242, {"alice", {}}, {"r", "o", "n"}, "");
   EXPECT_EQ(unknown.status().code(), Code::kNotFound);
-  EXPECT_EQ(unknown.status().message(), "no request 4242");
+  EXPECT_EQ(unknown.status().message(),
+            "alice is not a reviewer of request 4242 and may not see it, or there is no "
+            "request 4242");
   int64_t id = SeedPending(*db_, {.users = {"alice"}});
   ASSERT_TRUE(ApproveAs(id, "alice").ok());
   auto again = ApproveAs(id, "alice");
@@ -313,8 +366,7 @@ TEST_F(WorkflowTest, RetryOnlyFailed) {
   EXPECT_EQ(Retry(*db_, settings_, id, {"alice", {}}).status().code(), Code::kFailedPrecondition);
   ASSERT_TRUE(db_->Exec("UPDATE requests SET status='failed', replay_attempts=8, "
                         "next_attempt_at=99 WHERE id=" + std::to_string(id)).ok());
-  EXPECT_EQ(Retry(*db_, settings_, id, {"mallory", {}}).status().code(),
-            Code::kPermissionDenied);
+  EXPECT_EQ(Retry(*db_, settings_, id, {"mallory", {}}).status().code(), Code::kNotFound);
   auto d = Retry(*db_, settings_, id, {"alice", {}});
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   auto r = store::GetRequest(*db_, id);
