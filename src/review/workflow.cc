@@ -271,6 +271,7 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
   const char* action = verdict == Verdict::kApprove ? "approve" : "reject";
   std::optional<Request> loaded;
   bool publish = false;
+  std::vector<int64_t> also_rejected;  // approved requests sharing a rejected commit
   Status unauthorised;  // the real reason behind a NoSuchRequestFor, for the audit row
   Result<DecisionResult> out = [&]() -> Result<DecisionResult> {
     store::Transaction tx(db);
@@ -330,6 +331,10 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
                                                   "request.rejected"));
       res.status = RequestStatus::kRejected;
       res.message = "rejected " + Id(id);
+      // Rejections stick: an approved request that would carry one of these
+      // commits upstream (approved before this rejection) is rejected too.
+      AG_ASSIGN_OR_RETURN(also_rejected, store::RejectApprovedSharingCommits(db, id, reviewer.user));
+      for (int64_t other : also_rejected) res.message += "; " + Id(other) + " shared its commits: rejected too";
     } else if (res.approvals >= who.quorum) {
       // Quorum of distinct reviewers reached: the replay worker takes it.
       std::string by;
@@ -351,6 +356,10 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
   }();
   if (publish && loaded) {
     auto now = store::GetRequest(db, id);
+    if (now.ok()) (void)PublishState(settings, *now);
+  }
+  for (int64_t other : also_rejected) {
+    auto now = store::GetRequest(db, other);
     if (now.ok()) (void)PublishState(settings, *now);
   }
   if (!out.ok() && loaded && IsRefusal(out.status().code())) {

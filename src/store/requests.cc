@@ -285,4 +285,28 @@ Result<std::optional<int64_t>> ChainedRequest(Db& db, std::string_view repo, std
   return std::optional<int64_t>(st.Int(0));
 }
 
+Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t rejected_id,
+                                                          std::string_view actor) {
+  std::vector<int64_t> ids;
+  {
+    AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
+        "SELECT DISTINCT a.id FROM requests x, json_each(x.commits_json) xc, requests a, "
+        "json_each(a.commits_json) ac WHERE x.id = ? AND a.repo = x.repo AND a.id <> x.id AND "
+        "a.status = 'approved' AND ac.value = xc.value ORDER BY a.id"));
+    q.Bind(1, rejected_id);
+    for (;;) {
+      AG_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ids.push_back(q.Int(0));
+    }
+  }
+  for (int64_t id : ids) {
+    AG_RETURN_IF_ERROR(TransitionRequest(db, id, RequestStatus::kApproved, RequestStatus::kRejected, actor,
+                                         "holds commits of request " + std::to_string(rejected_id) +
+                                             ", rejected after this approval; push again for a new review",
+                                         "request.rejected"));
+  }
+  return ids;
+}
+
 }  // namespace ag::store

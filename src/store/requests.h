@@ -96,6 +96,14 @@ Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter);
 Result<std::optional<int64_t>> ChainedRequest(Db& db, std::string_view repo, std::string_view ref,
                                               std::string_view old_oid);
 
+// Rejections stick: approved requests (not yet replaying) of the same repo
+// whose range shares a commit with the just-rejected request `rejected_id`
+// are rejected too (reason names it), in the caller's transaction: an
+// approval given before the rejection must not carry a rejected commit
+// upstream. Returns their ids.
+Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t rejected_id,
+                                                          std::string_view actor);
+
 // Every commit of the rejected requests of `repo`: commit id -> the newest
 // rejected request that showed it. The hook holds any range that holds one.
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo);

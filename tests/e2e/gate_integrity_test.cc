@@ -261,5 +261,36 @@ TEST_F(DefaultPolicyGateTest, SymlinkToATokenIsRefusedAndNeverStoredInFull) {
   EXPECT_EQ(everything.find(token.substr(4, 20)), std::string::npos);
 }
 
+// Found by gate_model_test: a request approved before another request with
+// the same commit is rejected must not replay that commit afterwards (here
+// its replay waits in back-off while upstream is down).
+TEST_F(DefaultPolicyGateTest, ARejectionRevokesAnEarlierApprovalOfTheSameCommits) {
+  ASSERT_EQ(Work("checkout -q -b agent/a").rc, 0);
+  Put("src/x.py", "x = 1\n");
+  std::string x = CommitAll("x");
+  ASSERT_EQ(Push("agent/a").rc, 0);  // request 1
+  ASSERT_EQ(Push("agent/b").rc, 0);  // request 2: the same commit
+  upstream_.StopBackend();           // replays fail and wait in back-off
+  ASSERT_EQ(Agentgate("approve 2").rc, 0);
+  ASSERT_TRUE(WaitFor([&] {
+    json r = Request(2);
+    return r["status"] == "approved" && r["status_reason"].get<std::string>().find("attempt") != std::string::npos;
+  }, std::chrono::seconds(30))) << Request(2).dump(2);
+  CmdResult reject = Agentgate("reject 1 --reason 'not this'");
+  ASSERT_EQ(reject.rc, 0) << reject.out;
+  EXPECT_NE(reject.out.find("request 2"), std::string::npos) << reject.out;
+  json r2 = Request(2);
+  EXPECT_EQ(r2["status"], "rejected") << r2.dump(2);
+  ASSERT_TRUE(upstream_.Start());
+  ASSERT_EQ(Agentgate("retry 2").rc != 0, true);  // rejected is final: nothing to retry
+  // A later human approval that shows the commit is the only way up.
+  ASSERT_EQ(Work("commit -q --allow-empty -m again").rc, 0);
+  CmdResult again = Push("agent/a");
+  ASSERT_EQ(again.rc, 0) << again.out;
+  json r3 = Request(3);
+  EXPECT_TRUE(Has(r3["rules"], "rejected-commits")) << r3.dump(2);
+  EXPECT_FALSE(UpstreamHas(x));
+}
+
 }  // namespace
 }  // namespace ag::testing

@@ -15,8 +15,10 @@
 //       the policy auto-approved;
 //   (b) a commit of a rejected request is there only through a human approval,
 //       after the rejection, of a request whose range holds it (or through a
-//       decision taken before the rejection: a rejection does not recall an
-//       approval already given; such arrivals are reported as notes);
+//       decision taken before the rejection whose replay was already under
+//       way: a rejection revokes approved requests sharing its commits, but
+//       not a push in flight; such arrivals are reported as notes, and
+//       gate_integrity_test pins the revocation down deterministically);
 //   (c) no auto-approved range holds a code or workflow commit, a commit of a
 //       request rejected before it was pushed, or no docs commit at all;
 //   and upstream's refs only move forward (invariant 2).
