@@ -4,8 +4,11 @@
 #include <charconv>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 #include <tuple>
 #include <utility>
+
+#include <yaml-cpp/eventhandler.h>
 
 namespace ag::policy {
 namespace {
@@ -176,15 +179,61 @@ void Reader::Report(const YAML::Node& node, std::string message) {
   Report(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), std::move(message));
 }
 
+namespace {
+
+// Where each document of a stream starts, and its root node (parser events
+// otherwise ignored).
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts, roots;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Root(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Root(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Root(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Root(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Root(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Root(const YAML::Mark& mark) {
+    if (roots.size() < starts.size()) roots.push_back(mark);
+  }
+};
+
+}  // namespace
+
 std::optional<YAML::Node> Reader::Load(std::string_view text) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty()) return YAML::Node(YAML::NodeType::Null);
-    if (docs.size() > 1) {
-      Report(docs[1], "more than one YAML document; put everything in one");
+    // Not YAML::LoadAll: in yaml-cpp 0.7 it never returns on a stray ','
+    // (a document that consumes no token repeats forever, allocating:
+    // jbeder/yaml-cpp#1040). The first document, then at most one more.
+    const std::string input(text);
+    YAML::Node first = YAML::Load(input);
+    std::istringstream stream(input);
+    YAML::Parser parser(stream);
+    DocumentStarts docs;
+    if (parser.HandleNextDocument(docs) && parser.HandleNextDocument(docs)) {
+      if (docs.starts.size() == 2 && docs.starts[1].pos == docs.starts[0].pos) {
+        Report(docs.starts[1], "YAML syntax error: unexpected token");
+      } else {
+        Report(docs.roots.size() == 2 ? docs.roots[1] : docs.starts.back(),
+               "more than one YAML document; put everything in one");
+      }
       return std::nullopt;
     }
-    return docs[0];
+    if (!first.IsDefined()) return YAML::Node(YAML::NodeType::Null);
+    return first;
   } catch (const YAML::Exception& e) {
     Report(e.mark, "YAML syntax error: " + e.msg);
   } catch (const std::exception& e) {
@@ -202,7 +251,9 @@ std::optional<Map> Reader::ReadMap(const YAML::Node& node, std::string_view what
   Map map;
   map.node_ = node;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: `it->first` lives in a proxy destroyed at the end of this
+    // statement (a reference to it dangles: ASan stack-use-after-scope).
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       Report(key, std::string(what) + ": keys must be plain names");
       continue;

@@ -91,37 +91,43 @@ uint64_t KeywordMatcher::MaskScalar(const unsigned char* q) const {
   return m;
 }
 
-// The AVX2 code: compiled for AVX2 whatever the build's baseline, called only
-// when the CPU has it (constructor).
-#pragma GCC push_options
-#pragma GCC target("avx2")
+// The AVX2 code: compiled for AVX2 whatever the build's baseline (a target
+// attribute on each function, which gcc and clang both honour; clang ignores
+// `#pragma GCC target`), called only when the CPU has it (constructor).
+#define AG_AVX2 __attribute__((target("avx2")))
 namespace {
 
-// 32 positions from q: lane l of the load at q + k holds the 4 bytes at
-// position 4l + k, whose candidate bit goes to bit k of lane l.
+// Lane l of the load at q + k holds the 4 bytes at position 4l + k: 1 in lane
+// l when that position's candidate bit is set.
 template <bool kShort>
-inline uint32_t Mask32Avx2(
-    const unsigned char* q, const int* lb, const int* sb, __m128i shift) {
+AG_AVX2 inline __m256i BitAtAvx2(const unsigned char* q, int k, const int* lb, const int* sb,
+                                 __m128i shift) {
   const __m256i fold = _mm256_set1_epi32(static_cast<int>(internal::kFold));
   const __m256i mul = _mm256_set1_epi32(static_cast<int>(internal::kMul));
   const __m256i low5 = _mm256_set1_epi32(31);
-  const __m256i one = _mm256_set1_epi32(1);
-  auto bit_at = [&](int k) {
-    const __m256i w =
-        _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), fold);
-    const __m256i h = _mm256_srl_epi32(_mm256_mullo_epi32(w, mul), shift);
-    const __m256i words = _mm256_i32gather_epi32(lb, _mm256_srli_epi32(h, 5), 4);
-    __m256i bit = _mm256_srlv_epi32(words, _mm256_and_si256(h, low5));
-    if constexpr (kShort) {
-      const __m256i g = _mm256_and_si256(w, _mm256_set1_epi32(0xffff));
-      const __m256i words2 = _mm256_i32gather_epi32(sb, _mm256_srli_epi32(g, 5), 4);
-      bit = _mm256_or_si256(bit, _mm256_srlv_epi32(words2, _mm256_and_si256(g, low5)));
-    }
-    return _mm256_and_si256(bit, one);
-  };
+  const __m256i w =
+      _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), fold);
+  const __m256i h = _mm256_srl_epi32(_mm256_mullo_epi32(w, mul), shift);
+  const __m256i words = _mm256_i32gather_epi32(lb, _mm256_srli_epi32(h, 5), 4);
+  __m256i bit = _mm256_srlv_epi32(words, _mm256_and_si256(h, low5));
+  if constexpr (kShort) {
+    const __m256i g = _mm256_and_si256(w, _mm256_set1_epi32(0xffff));
+    const __m256i words2 = _mm256_i32gather_epi32(sb, _mm256_srli_epi32(g, 5), 4);
+    bit = _mm256_or_si256(bit, _mm256_srlv_epi32(words2, _mm256_and_si256(g, low5)));
+  }
+  return _mm256_and_si256(bit, _mm256_set1_epi32(1));
+}
+
+// 32 positions from q: the candidate bit of position 4l + k goes to bit k of
+// lane l.
+template <bool kShort>
+AG_AVX2 inline uint32_t Mask32Avx2(const unsigned char* q, const int* lb, const int* sb,
+                                   __m128i shift) {
   const __m256i acc = _mm256_or_si256(
-      _mm256_or_si256(bit_at(0), _mm256_slli_epi32(bit_at(1), 1)),
-      _mm256_or_si256(_mm256_slli_epi32(bit_at(2), 2), _mm256_slli_epi32(bit_at(3), 3)));
+      _mm256_or_si256(BitAtAvx2<kShort>(q, 0, lb, sb, shift),
+                      _mm256_slli_epi32(BitAtAvx2<kShort>(q, 1, lb, sb, shift), 1)),
+      _mm256_or_si256(_mm256_slli_epi32(BitAtAvx2<kShort>(q, 2, lb, sb, shift), 2),
+                      _mm256_slli_epi32(BitAtAvx2<kShort>(q, 3, lb, sb, shift), 3)));
   if (_mm256_testz_si256(acc, acc)) return 0;
   alignas(32) uint32_t lanes[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
@@ -132,7 +138,7 @@ inline uint32_t Mask32Avx2(
 
 }  // namespace
 
-uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
+AG_AVX2 uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
   const int* lb = reinterpret_cast<const int*>(long_bits_.data());
   const int* sb = reinterpret_cast<const int*>(short_bits_.data());
   const __m128i shift = _mm_cvtsi32_si128(hash_shift_);
@@ -142,6 +148,6 @@ uint64_t KeywordMatcher::MaskAvx2(const unsigned char* q) const {
   return Mask32Avx2<false>(q, lb, sb, shift) |
          uint64_t{Mask32Avx2<false>(q + 32, lb, sb, shift)} << 32;
 }
-#pragma GCC pop_options
+#undef AG_AVX2
 
 }  // namespace ag::scan

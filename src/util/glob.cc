@@ -5,6 +5,23 @@
 namespace ag {
 namespace {
 
+// The index just past the ']' that closes the class starting at
+// pat[p] == '[', read as MatchClass reads it (a first ']' is a member, "\c"
+// escapes c, "a-z" is a range), or npos when nothing closes it. Compile
+// refuses such a pattern, so MatchClass never runs past the pattern's end.
+size_t ClassEnd(std::string_view pat, size_t p) {
+  size_t i = p + 1;
+  if (i < pat.size() && (pat[i] == '!' || pat[i] == '^')) ++i;
+  bool first = true;
+  while (i < pat.size() && (pat[i] != ']' || first)) {
+    first = false;
+    if (pat[i] == '\\' && i + 1 < pat.size()) ++i;
+    if (i + 2 < pat.size() && pat[i + 1] == '-' && pat[i + 2] != ']') i += 2;
+    ++i;
+  }
+  return i < pat.size() ? i + 1 : std::string_view::npos;
+}
+
 // Matches a character class starting at pattern[p] == '['. Sets *end to the
 // index after ']'. Returns whether c is in the class.
 bool MatchClass(std::string_view pat, size_t p, char c, size_t* end) {
@@ -96,14 +113,11 @@ Result<Glob> Glob::Compile(std::string_view pattern) {
       }
       ++i;
     } else if (pattern[i] == '[') {
-      size_t j = i + 1;
-      if (j < pattern.size() && (pattern[j] == '!' || pattern[j] == '^')) ++j;
-      if (j < pattern.size() && pattern[j] == ']') ++j;
-      while (j < pattern.size() && pattern[j] != ']') ++j;
-      if (j == pattern.size()) {
+      size_t end = ClassEnd(pattern, i);
+      if (end == std::string_view::npos) {
         return Status::InvalidArgument("glob '" + std::string(pattern) + "' has an unclosed '['");
       }
-      i = j;
+      i = end - 1;
     } else if (pattern[i] == '*' && i + 2 < pattern.size() && pattern[i + 1] == '*' &&
                pattern[i + 2] == '*') {
       return Status::InvalidArgument("glob '" + std::string(pattern) + "' has '***'");
