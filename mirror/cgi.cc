@@ -59,6 +59,14 @@ std::map<std::string, std::string> BuildCgiEnv(const CgiRequest& request,
   if (!protocol.empty()) env["GIT_PROTOCOL"] = protocol;
   // Never HTTP_CONTENT_ENCODING: gzip bodies are inflated (and bounded) by
   // the mirror; http-backend would inflate them without a bound.
+  // receive-pack refuses a pack larger than max_body (index-pack
+  // --max-input-size), whatever the encoding on the wire: a gzip push body
+  // inflates up to max_inflated_body, its pack no further than this. For
+  // every mirror, however it was created (git reads GIT_CONFIG_COUNT since
+  // 2.31; Debian 12 has 2.39).
+  env["GIT_CONFIG_COUNT"] = "1";
+  env["GIT_CONFIG_KEY_0"] = "receive.maxInputSize";
+  env["GIT_CONFIG_VALUE_0"] = std::to_string(config.limits.max_body_bytes);
   env["PATH"] = inherited_path.empty() ? "/usr/local/bin:/usr/bin:/bin" : inherited_path;
   if (!inherited_home.empty()) env["HOME"] = inherited_home;
   // What the hooks need to find their configuration.

@@ -129,6 +129,8 @@ class MirrorServer {
   ~MirrorServer() { Stop(); }
   MirrorServer(const MirrorServer&) = delete;
   MirrorServer& operator=(const MirrorServer&) = delete;
+  // Before Start(): what it will configure.
+  MirrorOptions& options() { return options_; }
 
   // Writes the config, makes the repos and starts the server; returns when
   // /healthz answers 200, or an error (the server's log is in Log()).

@@ -79,6 +79,10 @@ TEST(CgiEnvTest, BuiltFromScratchAndSigned) {
   EXPECT_EQ(env["GIT_PROTOCOL"], "version=2");
   EXPECT_EQ(env.count("HTTP_CONTENT_ENCODING"), 0u);  // the mirror inflates gzip bodies
   EXPECT_EQ(env["GIT_HTTP_EXPORT_ALL"], "1");
+  // receive-pack's pack bound is max_body, for every mirror.
+  EXPECT_EQ(env["GIT_CONFIG_COUNT"], "1");
+  EXPECT_EQ(env["GIT_CONFIG_KEY_0"], "receive.maxInputSize");
+  EXPECT_EQ(env["GIT_CONFIG_VALUE_0"], std::to_string(c.limits.max_body_bytes));
   EXPECT_EQ(env["AGENTGATE_CONFIG"], "/etc/agentgate/agentgate.yaml");
   EXPECT_EQ(env["AGENTGATE_REPO"], "demo");
   EXPECT_EQ(env["AGENTGATE_IDENTITY"], "agent-ci");
