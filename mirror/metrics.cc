@@ -44,6 +44,11 @@ void Metrics::CountPush(bool ok) {
   ++pushes_[ok ? "ok" : "error"];
 }
 
+void Metrics::CountOidcFetch(std::string_view issuer, bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++oidc_fetches_[{std::string(issuer), ok}];
+}
+
 void Metrics::ObserveHookSeconds(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < std::size(kBuckets); ++i) {
@@ -72,10 +77,22 @@ std::string Metrics::Render(int64_t queue_depth) const {
   out += "agentgate_http_response_bytes_total " + std::to_string(bytes_out_) + "\n";
   out += "# HELP agentgate_auth_failures_total Refused authentications, by reason.\n";
   out += "# TYPE agentgate_auth_failures_total counter\n";
-  for (const char* reason : {"missing", "invalid", "forbidden", "error"}) {
+  for (const char* reason : {"missing", "invalid", "forbidden", "unavailable", "error"}) {
     auto it = auth_failures_.find(reason);
     out += std::string("agentgate_auth_failures_total{reason=\"") + reason + "\"} " +
            std::to_string(it == auth_failures_.end() ? 0 : it->second) + "\n";
+  }
+  out += "# HELP agentgate_oidc_fetches_total OIDC discovery and JWKS fetches, by issuer and result.\n";
+  out += "# TYPE agentgate_oidc_fetches_total counter\n";
+  for (const auto& [key, n] : oidc_fetches_) {
+    // Issuers are configured https:// URLs; quotes and backslashes escaped all the same.
+    std::string issuer;
+    for (char c : key.first) {
+      if (c == '"' || c == '\\') issuer += '\\';
+      if (c != '\n') issuer += c;
+    }
+    out += "agentgate_oidc_fetches_total{issuer=\"" + issuer + "\",result=\"" +
+           (key.second ? "ok" : "error") + "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP agentgate_http_in_flight Git requests being served.\n";
   out += "# TYPE agentgate_http_in_flight gauge\n";

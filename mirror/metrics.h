@@ -3,7 +3,9 @@
 //   agentgate_http_requests_total{route,code}   requests answered
 //   agentgate_http_request_bytes_total          request body bytes read
 //   agentgate_http_response_bytes_total         response body bytes written
-//   agentgate_auth_failures_total{reason}       missing / invalid / forbidden / error
+//   agentgate_auth_failures_total{reason}       missing / invalid / forbidden /
+//                                               unavailable (OIDC keys: 503) / error
+//   agentgate_oidc_fetches_total{issuer,result} discovery + JWKS fetches: ok / error
 //   agentgate_http_in_flight                    git requests being served
 //   agentgate_http_connections                  open client connections
 //   agentgate_http_connections_dropped_total{reason}
@@ -38,6 +40,7 @@ class Metrics {
   static constexpr const char* kDropReasons[] = {"refused", "shed", "header_timeout",
                                                  "no_descriptors"};
   void CountPush(bool ok);
+  void CountOidcFetch(std::string_view issuer, bool ok);
   void ObserveHookSeconds(double seconds);
 
   // The exposition text; `queue_depth` comes from QueueDepth().
@@ -49,6 +52,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> auth_failures_;             // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> pushes_;                    // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, bool>, uint64_t> oidc_fetches_;  // GUARDED_BY(mu_)
   uint64_t bytes_in_ = 0, bytes_out_ = 0;                     // GUARDED_BY(mu_)
   int64_t in_flight_ = 0;                                     // GUARDED_BY(mu_)
   int64_t connections_ = 0;                                   // GUARDED_BY(mu_)

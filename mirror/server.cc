@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -31,6 +32,7 @@
 #include "util/log.h"
 #include "mirror/metrics.h"
 #include "mirror/routes.h"
+#include "mirror/tls.h"
 #include "util/crypto.h"
 #include "util/signed_env.h"
 
@@ -75,8 +77,9 @@ struct ServerState {
   std::string config_path;
   std::string server_key;
   std::string env_path, env_home;
-  std::unique_ptr<identity::Authenticator> auth;
   Metrics metrics;
+  // After metrics: destroyed first, its issuers' fetch threads report to metrics.
+  std::unique_ptr<identity::Authenticator> auth;
   net::io_context* ioc = nullptr;
   net::thread_pool* blocking = nullptr;
   ssl::context* tls = nullptr;  // null: plain HTTP
@@ -370,7 +373,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return AuthFailed("missing", Status::Unauthenticated("authentication required"));
     }
     uint64_t gen = gen_;
-    // Off the network thread: an OIDC issuer's JWKS may be fetched.
+    // Off the network thread: CPU only (OIDC keys are fetched by the
+    // issuers' own threads), but an RSA verify is better not run here.
     net::post(*state_->blocking, [self = Self(), gen, authorization = std::move(authorization)] {
       auto result = std::make_shared<Result<identity::Identity>>(
           self->state_->auth->Authenticate(authorization, std::chrono::system_clock::now()));
@@ -392,6 +396,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (status.code() == Code::kPermissionDenied) {
       return SendSimple(403, "agentgate: " + status.message() + "\n", close);
     }
+    if (reason == "unavailable") {  // OIDC keys not there, stale or being refreshed
+      return SendSimple(503, "agentgate: " + status.message() + "; retry shortly\n", close, {},
+                        false, /*retry=*/true);
+    }
     if (reason == "error") {
       return SendSimple(503, "agentgate: authentication is unavailable, retry later\n", close);
     }
@@ -404,6 +412,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Code code = result.status().code();
       std::string_view reason = code == Code::kUnauthenticated    ? "invalid"
                                 : code == Code::kPermissionDenied ? "forbidden"
+                                : code == Code::kUnavailable      ? "unavailable"
                                                                   : "error";
       return AuthFailed(reason, result.status());
     }
@@ -1079,19 +1088,24 @@ Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptio
   if (const char* p = std::getenv("PATH")) state->env_path = p;
   if (const char* h = std::getenv("HOME")) state->env_home = h;
   AG_ASSIGN_OR_RETURN(state->server_key, LoadOrCreateServerKey(config->key_path()));
-  AG_ASSIGN_OR_RETURN(state->auth, identity::Authenticator::Create(*config));
+  identity::AuthenticatorOptions auth_options;
+  // From each discovery issuer's fetch thread (Metrics and the log are thread-safe).
+  auth_options.on_fetch = [metrics = &state->metrics](const std::string& issuer, const Status& st) {
+    metrics->CountOidcFetch(issuer, st.ok());
+    if (st.ok()) {
+      LogInfo("oidc_keys_fetched", {{"issuer", issuer}});
+    } else {
+      LogWarn("oidc_fetch_failed", {{"issuer", issuer}, {"error", st.ToString()}});
+    }
+  };
+  AG_ASSIGN_OR_RETURN(state->auth, identity::Authenticator::Create(*config, auth_options));
   AG_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ParseListen(config->listen));
 
   std::optional<ssl::context> tls;  // outlives the io_context and its sessions
   if (!config->tls_cert.empty() && !config->tls_key.empty()) {
     tls.emplace(ssl::context::tls_server);
-    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    error_code ec;
-    tls->use_certificate_chain_file(config->tls_cert, ec);
-    if (ec) return Status::InvalidArgument("tls_cert " + config->tls_cert + ": " + ec.message());
-    tls->use_private_key_file(config->tls_key, ssl::context::pem, ec);
-    if (ec) return Status::InvalidArgument("tls_key " + config->tls_key + ": " + ec.message());
+    AG_RETURN_IF_ERROR(ConfigureTls(tls->native_handle()));
+    AG_RETURN_IF_ERROR(LoadTlsIdentity(tls->native_handle(), config->tls_cert, config->tls_key));
     state->tls = &*tls;
   }
 
@@ -1129,12 +1143,30 @@ Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptio
     });
   };
   WarnIfFewDescriptors(config->limits);
+  // SIGHUP: the TLS certificate and key are read again (a renewed
+  // certificate, no restart); never a shutdown.
+  net::signal_set hangups(ioc, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangups.async_wait([&](const error_code& e, int) {
+      if (e) return;
+      if (!tls) {
+        LogInfo("sighup", {{"note", "nothing to reload (no tls)"}});
+      } else if (Status st = ReloadTlsIdentity(tls->native_handle(), config->tls_cert, config->tls_key); st.ok()) {
+        LogInfo("tls_reloaded", {{"cert", config->tls_cert}});
+      } else {
+        LogError("tls_reload_failed", {{"error", st.ToString()}, {"note", "serving the previous certificate"}});
+      }
+      on_hangup();
+    });
+  };
+  on_hangup();
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& e, int signo) {
     if (e) return;
     LogInfo("shutdown", {{"signal", std::to_string(signo)}});
     state->stopping = true;
     listener->Stop();
+    hangups.cancel();
     if (state->sessions == 0) return ioc.stop();
     grace.expires_after(std::chrono::seconds(options.shutdown_grace_seconds));
     grace.async_wait([&ioc](const error_code& e2) {

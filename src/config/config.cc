@@ -358,7 +358,7 @@ class ConfigParser {
           node, "oidc issuer",
           {"issuer", "audiences", "jwks_file", "discovery", "ca_file", "algorithms",
            "identity_claim", "identity_prefix", "groups_claim", "required_claims", "groups",
-           "clock_skew"});
+           "clock_skew", "jwks_max_age", "jwks_max_stale"});
       if (!m) continue;
       OidcConfig o;
       if (const Field* x = r_.Require(*m, "issuer", "oidc issuer")) {
@@ -437,6 +437,21 @@ class ConfigParser {
             o.clock_skew = *d;
           }
         }
+      }
+      for (auto [name, out] : {std::pair{"jwks_max_age", &o.jwks_max_age},
+                               std::pair{"jwks_max_stale", &o.jwks_max_stale}}) {
+        if (const Field* x = m->Get(name)) {
+          if (auto d = r_.Duration(*x)) {
+            if (*d < std::chrono::seconds(1) || *d > std::chrono::hours(24 * 7)) {
+              r_.Report(x->value, std::string(name) + ": between 1s and 7d");
+            } else {
+              *out = *d;
+            }
+          }
+        }
+      }
+      if (o.jwks_max_stale < o.jwks_max_age) {
+        r_.Report(node, "oidc issuer: jwks_max_stale must be at least jwks_max_age");
       }
       if (o.jwks_file.empty() && !o.discovery) {
         r_.Report(node, "oidc issuer: set jwks_file, or discovery: true");
@@ -591,6 +606,12 @@ Status SaveConfig(const Config& c, const std::string& path) {
         }
         EmitList(&out, "groups", o.groups);
         out << YAML::Key << "clock_skew" << YAML::Value << policy::FormatDuration(o.clock_skew);
+        if (o.discovery) {
+          out << YAML::Key << "jwks_max_age" << YAML::Value
+              << policy::FormatDuration(o.jwks_max_age);
+          out << YAML::Key << "jwks_max_stale" << YAML::Value
+              << policy::FormatDuration(o.jwks_max_stale);
+        }
         out << YAML::EndMap;
       }
       out << YAML::EndSeq;

@@ -50,6 +50,12 @@ struct OidcConfig {
   std::map<std::string, std::string> required_claims;  // claim -> exact value
   std::vector<std::string> groups;        // groups every identity of this issuer gets
   std::chrono::seconds clock_skew{60};
+  // Discovery keys: refreshed in the background once older than
+  // jwks_max_age; a token is refused with 503 once the newest keys fetched
+  // are older than jwks_max_stale (the issuer unreachable that long: keys it
+  // revoked meanwhile must not stay trusted). docs/identity.md "Keys".
+  std::chrono::seconds jwks_max_age{900};
+  std::chrono::seconds jwks_max_stale{3600};
 };
 
 struct ServerLimits {

@@ -29,6 +29,11 @@ size_t Write(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// CURLOPT_XFERINFOFUNCTION: non-zero stops the transfer.
+int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -69,7 +74,11 @@ Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& opti
       curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write) == CURLE_OK &&
       curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
       curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error) == CURLE_OK &&
-      curl_easy_setopt(c, CURLOPT_USERAGENT, "agentgate") == CURLE_OK;
+      curl_easy_setopt(c, CURLOPT_USERAGENT, "agentgate") == CURLE_OK &&
+      (!options.abort ||
+       (curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Progress) == CURLE_OK &&
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, options.abort) == CURLE_OK &&
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK));
   if (!set_ok) return Status::Internal("cannot configure libcurl for " + url);
 
   CURLcode rc = curl_easy_perform(c);
@@ -77,6 +86,7 @@ Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& opti
     return Status::ResourceExhausted(url + ": response larger than " +
                                      std::to_string(options.max_bytes) + " bytes");
   }
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::Unavailable(url + ": aborted");
   if (rc != CURLE_OK) {
     return Status::Unavailable(url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
   }

@@ -5,6 +5,7 @@
 // Thread-safety: safe from any thread (one curl handle per call).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -19,6 +20,9 @@ struct HttpsGetOptions {
   std::chrono::milliseconds timeout{10000};         // whole transfer
   size_t max_bytes = 1u << 20;                      // response body limit (1 MiB)
   int max_redirects = 3;                            // https -> https only
+  // When set, the transfer stops (Unavailable "aborted") soon after *abort
+  // turns true (checked about every second, and on each chunk received).
+  const std::atomic<bool>* abort = nullptr;
 };
 
 // Returns the body of a 200 response. Unavailable for network/TLS errors and

@@ -2,7 +2,8 @@
 // JWTs (RS256/ES256 against the issuer's JWKS), mapped to a policy identity.
 //
 // Thread-safety: Authenticator is safe to call from many threads at once; the
-// JWKS cache is internally locked.
+// JWKS cache is internally locked and filled by one fetch thread per
+// discovery issuer.
 #pragma once
 
 #include <chrono>
@@ -30,24 +31,28 @@ struct Identity {
 struct AuthenticatorOptions {
   size_t max_header_bytes = 16u << 10;  // longer Authorization headers are refused
   // An issuer's JWKS is refetched (discovery only) at most this often, however
-  // many tokens with unknown key ids arrive.
+  // many tokens with unknown key ids arrive...
   std::chrono::seconds jwks_refresh_min_interval{60};
-  // A fetched JWKS older than this is refreshed on the next token (keys that
-  // the issuer removed stop working); on failure the old keys stay in use.
-  std::chrono::seconds jwks_max_age{3600};
+  // ...except after a failed fetch: the next may start this long after it,
+  // doubling with each failure in a row up to jwks_refresh_min_interval.
+  std::chrono::seconds jwks_retry_after_failure{5};
   std::chrono::milliseconds http_connect_timeout{5000};
   std::chrono::milliseconds http_timeout{10000};
   size_t max_http_response_bytes = 1u << 20;  // discovery document and JWKS
-  // Called (from the authenticating thread) with the reason a discovery or
-  // JWKS fetch failed, for the operator's log; never contains a token. May be
-  // empty.
-  std::function<void(const Status&)> on_fetch_error;
+  // Called from an issuer's fetch thread after each discovery + JWKS fetch:
+  // the issuer and Ok, or the reason it failed (never contains a token). For
+  // the operator's log and metrics; may be empty.
+  std::function<void(const std::string& issuer, const Status&)> on_fetch;
+  // The clock of the key cache (when keys were fetched, rate limits); tests
+  // set it to follow the times they pass to Authenticate. Empty: system clock.
+  std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 class Authenticator {
  public:
   // Validates the token and OIDC configuration and loads JWKS files now;
-  // discovery issuers are fetched lazily, on the first token for them.
+  // each discovery issuer gets a fetch thread, which starts fetching its keys
+  // at once.
   // InvalidArgument when the configuration is unusable (a sha256 that is not
   // 64 hex digits, a duplicate token hash or issuer, an algorithm outside
   // RS256/RS384/RS512/ES256/ES384, neither jwks_file nor discovery,
@@ -59,7 +64,10 @@ class Authenticator {
 
   // `authorization` is the raw Authorization header value: "Basic base64(user:token)"
   // or "Bearer <token-or-jwt>". Returns Unauthenticated with a message safe to
-  // show the client (never containing the token) on any failure.
+  // show the client (never containing the token) on any failure, or
+  // Unavailable (answer 503, retry) when an issuer's keys are not known yet,
+  // are being refreshed for an unknown key id, or are older than
+  // jwks_max_stale. Never blocks: no network I/O happens on this thread.
   virtual Result<Identity> Authenticate(std::string_view authorization,
                                         std::chrono::system_clock::time_point now) const = 0;
 };

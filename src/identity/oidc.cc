@@ -1,5 +1,6 @@
 #include "identity/oidc.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/file.h"
@@ -58,6 +59,21 @@ OidcIssuer::OidcIssuer(const config::OidcConfig& config, const AuthenticatorOpti
   http_.connect_timeout = options.http_connect_timeout;
   http_.timeout = options.http_timeout;
   http_.max_bytes = options.max_http_response_bytes;
+  http_.abort = &abort_;
+}
+
+OidcIssuer::~OidcIssuer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  abort_ = true;
+  wake_.notify_all();
+  if (fetcher_.joinable()) fetcher_.join();
+}
+
+OidcIssuer::TimePoint OidcIssuer::Now() const {
+  return options_.clock ? options_.clock() : std::chrono::system_clock::now();
 }
 
 Result<std::unique_ptr<OidcIssuer>> OidcIssuer::Create(const config::OidcConfig& config,
@@ -97,6 +113,15 @@ Result<std::unique_ptr<OidcIssuer>> OidcIssuer::Create(const config::OidcConfig&
       return Status::InvalidArgument(where + config.jwks_file + ": " + keys.status().message());
     }
     issuer->keys_ = std::move(keys).value();
+    issuer->fetched_at_ = issuer->Now();
+  }
+  if (config.discovery) {
+    // The first fetch now, so keys are usually there before the first token.
+    {
+      std::lock_guard<std::mutex> lock(issuer->mu_);
+      issuer->RequestFetchLocked(issuer->Now());
+    }
+    issuer->fetcher_ = std::thread([raw = issuer.get()] { raw->FetchLoop(); });
   }
   return issuer;
 }
@@ -125,43 +150,59 @@ Result<std::shared_ptr<const KeySet>> OidcIssuer::Fetch() const {
   return keys;
 }
 
-std::shared_ptr<const KeySet> OidcIssuer::Keys(TimePoint now) const {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!config_.discovery) return keys_;
-    if (keys_ && !FarApart(now, fetched_at_, options_.jwks_max_age)) return keys_;
+bool OidcIssuer::RequestFetchLocked(TimePoint now) const {
+  if (stop_) return false;
+  if (queued_ || running_) return true;
+  if (attempted_) {
+    // Rate limit: a flood of unknown kids costs the issuer one fetch per
+    // interval (or per jwks_max_age, if shorter); after failures, a shorter
+    // wait that doubles up to it.
+    std::chrono::seconds wait = std::min(options_.jwks_refresh_min_interval, config_.jwks_max_age);
+    if (failures_ > 0) {
+      auto retry = options_.jwks_retry_after_failure * (1 << std::min(failures_ - 1, 8));
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::seconds>(retry));
+    }
+    if (!FarApart(now, last_attempt_, wait)) return false;
   }
-  return Refresh(now);
+  attempted_ = true;
+  last_attempt_ = now;
+  queued_ = true;
+  wake_.notify_one();
+  return true;
 }
 
-std::shared_ptr<const KeySet> OidcIssuer::Refresh(TimePoint now) const {
-  if (!config_.discovery) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return keys_;
-  }
-  std::lock_guard<std::mutex> fetch_lock(fetch_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Rate limit: a flood of unknown kids costs the issuer one fetch per interval.
-    if (attempted_ && !FarApart(now, last_attempt_, options_.jwks_refresh_min_interval)) {
-      return keys_;
+void OidcIssuer::FetchLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stop_ || queued_; });
+    if (stop_) return;
+    queued_ = false;
+    running_ = true;
+    lock.unlock();
+    fetch_count_.fetch_add(1);
+    Result<std::shared_ptr<const KeySet>> fetched = Fetch();
+    Status status = fetched.ok() ? Status::Ok() : fetched.status();
+    lock.lock();
+    if (fetched.ok()) {
+      keys_ = std::move(fetched).value();
+      fetched_at_ = Now();
+      failures_ = 0;
+    } else {
+      ++failures_;  // the previous keys stay in use, until jwks_max_stale
     }
-    attempted_ = true;
-    last_attempt_ = now;
-  }
-  fetch_count_.fetch_add(1);
-  Result<std::shared_ptr<const KeySet>> fetched = Fetch();
-  if (!fetched.ok()) {
-    if (options_.on_fetch_error) {
-      options_.on_fetch_error(fetched.status().WithContext("oidc issuer " + config_.issuer));
+    running_ = false;
+    idle_.notify_all();
+    if (options_.on_fetch && !stop_) {
+      lock.unlock();
+      options_.on_fetch(config_.issuer, status);
+      lock.lock();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    return keys_;  // the previous keys stay in use
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  keys_ = std::move(fetched).value();
-  fetched_at_ = now;
-  return keys_;
+}
+
+bool OidcIssuer::WaitForFetches(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_.wait_for(lock, timeout, [this] { return !queued_ && !running_; });
 }
 
 Status OidcIssuer::CheckClaims(const json& claims, TimePoint now, std::string* audience) const {
@@ -236,16 +277,34 @@ Result<Identity> OidcIssuer::Verify(const Jwt& jwt, TimePoint now) const {
     kid = k->get<std::string>();
   }
 
-  // Key: by kid (or the only key of the right type); unknown -> one rate-limited refresh.
-  std::shared_ptr<const KeySet> keys = Keys(now);
+  // Keys: the cache as it is (never waiting for a fetch; see oidc.h).
+  std::shared_ptr<const KeySet> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keys = keys_;
+    if (config_.discovery) {
+      if (!keys || FarApart(now, fetched_at_, config_.jwks_max_age)) RequestFetchLocked(now);
+      if (!keys) {
+        return Status::Unavailable("the signing keys of this issuer are not available yet");
+      }
+      // Fail closed: keys the issuer may have revoked meanwhile.
+      if (FarApart(now, fetched_at_, config_.jwks_max_stale)) {
+        return Status::Unavailable("the signing keys of this issuer are out of date");
+      }
+    }
+  }
+  // Key: by kid (or the only key of the right type); unknown -> one
+  // rate-limited refresh, answered "retry" while it runs.
   bool kid_known = false;
   const Jwk* key = keys ? keys->Find(kid, *alg, &kid_known) : nullptr;
-  if (!key && !kid_known && config_.discovery) {
-    keys = Refresh(now);
-    key = keys ? keys->Find(kid, *alg, &kid_known) : nullptr;
-  }
   if (!key) {
     if (kid_known) return Status::Unauthenticated("algorithm does not match the signing key");
+    if (config_.discovery) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (RequestFetchLocked(now)) {
+        return Status::Unavailable("unknown signing key; refreshing the issuer's keys");
+      }
+    }
     return Status::Unauthenticated("unknown signing key");
   }
   if (!VerifySignature(*alg, *key, jwt.signing_input, jwt.signature)) {

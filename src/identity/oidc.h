@@ -12,17 +12,27 @@
 //   required_claims exact (other repositories / workflows of the same issuer)
 //   identity claim a non-empty printable string
 //
+// Keys of a discovery issuer come from a fetch thread of its own (started by
+// Create, which queues the first fetch at once); Verify never waits for it:
+//   no keys yet, or keys older than jwks_max_stale      -> Unavailable (503)
+//   keys older than jwks_max_age                        -> used; a refresh queued
+//   unknown kid                                         -> a refresh queued (rate
+//       limited); Unavailable while it runs, else Unauthenticated
+// Fetches: one at a time, at most one per jwks_refresh_min_interval, or sooner
+// after a failure (jwks_retry_after_failure, doubling).
+//
 // Thread-safety: Verify is const and safe from many threads; the key cache is
-// guarded by mu_, and fetches are serialised by fetch_mu_ so a burst of
-// tokens with unknown kids produces at most one fetch per refresh interval.
+// guarded by mu_; only the fetch thread does network I/O.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "config/config.h"
 #include "identity/https_get.h"
@@ -42,27 +52,31 @@ class OidcIssuer {
   static Result<std::unique_ptr<OidcIssuer>> Create(const config::OidcConfig& config,
                                                     const AuthenticatorOptions& options);
 
+  ~OidcIssuer();  // stops the fetch thread (an HTTP transfer is aborted)
   OidcIssuer(const OidcIssuer&) = delete;
   OidcIssuer& operator=(const OidcIssuer&) = delete;
 
   const config::OidcConfig& config() const { return config_; }
 
   // Verifies `jwt` (whose unverified "iss" named this issuer) at time `now`.
-  // Unauthenticated with a client-safe message on any failure.
+  // Unauthenticated with a client-safe message on any failure; Unavailable
+  // when the keys cannot be trusted or are not there yet (see above).
   Result<Identity> Verify(const Jwt& jwt, TimePoint now) const;
 
-  // Number of discovery fetches attempted so far (for tests and metrics).
+  // Number of discovery fetches started so far (for tests and metrics).
   uint64_t fetch_count() const { return fetch_count_.load(); }
+
+  // Waits until no fetch is queued or running; false after `timeout`. Tests.
+  bool WaitForFetches(std::chrono::milliseconds timeout) const;
 
  private:
   OidcIssuer(const config::OidcConfig& config, const AuthenticatorOptions& options);
 
-  // The current keys; fetches them first when discovery has none yet or they
-  // are older than jwks_max_age (rate limited). May return nullptr.
-  std::shared_ptr<const KeySet> Keys(TimePoint now) const;
-  // Fetches now unless a fetch was attempted within the refresh interval;
-  // returns the keys in the cache afterwards (possibly unchanged or nullptr).
-  std::shared_ptr<const KeySet> Refresh(TimePoint now) const;
+  TimePoint Now() const;
+  // Queues a fetch unless one is queued or running, or the rate limit says
+  // not yet. True when a fetch is queued or running afterwards.
+  bool RequestFetchLocked(TimePoint now) const;  // REQUIRES(mu_)
+  void FetchLoop();
   // Discovery document, then the JWKS it names.
   Result<std::shared_ptr<const KeySet>> Fetch() const;
 
@@ -74,12 +88,19 @@ class OidcIssuer {
   std::set<Algorithm> allowed_;
 
   mutable std::mutex mu_;
+  mutable std::condition_variable wake_;  // a fetch queued, or stop
+  mutable std::condition_variable idle_;  // a fetch finished
   mutable std::shared_ptr<const KeySet> keys_;  // GUARDED_BY(mu_)
   mutable TimePoint fetched_at_{};    // GUARDED_BY(mu_): when keys_ were fetched
-  mutable TimePoint last_attempt_{};  // GUARDED_BY(mu_)
+  mutable TimePoint last_attempt_{};  // GUARDED_BY(mu_): when the last fetch was queued
   mutable bool attempted_ = false;    // GUARDED_BY(mu_)
-  mutable std::mutex fetch_mu_;         // held across a fetch; taken before mu_
+  mutable int failures_ = 0;          // GUARDED_BY(mu_): failed fetches in a row
+  mutable bool queued_ = false;       // GUARDED_BY(mu_)
+  mutable bool running_ = false;      // GUARDED_BY(mu_)
+  bool stop_ = false;                 // GUARDED_BY(mu_)
+  std::atomic<bool> abort_{false};    // stops a transfer in progress
   mutable std::atomic<uint64_t> fetch_count_{0};
+  std::thread fetcher_;  // discovery only; last, so it starts after the rest
 };
 
 }  // namespace ag::identity

@@ -109,8 +109,16 @@ class TlsServer {
     std::filesystem::rename(tmp, p);
   }
 
+  // Pause: the process is stopped (SIGSTOP): connections are accepted by the
+  // kernel and never answered, a hanging issuer. Resume: SIGCONT.
+  bool Pause() { return pid_ > 0 && kill(pid_, SIGSTOP) == 0; }
+  void Resume() {
+    if (pid_ > 0) kill(pid_, SIGCONT);
+  }
+
   void Stop() {
     if (pid_ > 0) {
+      kill(pid_, SIGCONT);
       kill(pid_, SIGTERM);
       waitpid(pid_, nullptr, 0);
       pid_ = -1;
