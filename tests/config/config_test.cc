@@ -74,6 +74,8 @@ oidc:
     required_claims: {repository_owner: org, workflow: "ci: main"}
     groups: [agents]
     clock_skew: 30s
+    jwks_max_age: 10m
+    jwks_max_stale: 2h
   - {issuer: "https://idp.example.com", audiences: [a, b], jwks_file: jwks.json}
 identity_accounts: {alice-agent: alice, "local:bob": bob}
 )";
@@ -157,6 +159,10 @@ TEST(ConfigTest, FullModel) {
   EXPECT_EQ(o.groups_claim, "");
   EXPECT_EQ(o.required_claims.at("workflow"), "ci: main");
   EXPECT_EQ(o.clock_skew, std::chrono::seconds(30));
+  EXPECT_EQ(o.jwks_max_age, std::chrono::minutes(10));
+  EXPECT_EQ(o.jwks_max_stale, std::chrono::hours(2));
+  EXPECT_EQ(c.oidc[1].jwks_max_age, std::chrono::minutes(15));  // defaults
+  EXPECT_EQ(c.oidc[1].jwks_max_stale, std::chrono::hours(1));
   EXPECT_EQ(c.oidc[1].jwks_file, "/etc/agentgate/jwks.json");
   EXPECT_EQ(c.oidc[1].algorithms, (std::vector<std::string>{"RS256", "ES256"}));
   EXPECT_EQ(c.identity_accounts.at("local:bob"), "bob");
@@ -218,6 +224,10 @@ void ExpectSame(const Config& a, const Config& b) {
     EXPECT_EQ(x.required_claims, y.required_claims);
     EXPECT_EQ(x.groups, y.groups);
     EXPECT_EQ(x.clock_skew, y.clock_skew);
+    if (x.discovery) {
+      EXPECT_EQ(x.jwks_max_age, y.jwks_max_age);
+      EXPECT_EQ(x.jwks_max_stale, y.jwks_max_stale);
+    }
   }
   EXPECT_EQ(a.identity_accounts, b.identity_accounts);
 }
@@ -335,6 +345,10 @@ TEST(ConfigTest, ProblemsHavePositions) {
        "2:58: discovery: expected true or false"},
       {"oidc:\n  - {issuer: i, audiences: [a], jwks_file: j, clock_skew: 2h}\n",
        "2:59: clock_skew: at most 1h"},
+      {"oidc:\n  - {issuer: i, audiences: [a], jwks_file: j, jwks_max_stale: 0s}\n",
+       "2:63: jwks_max_stale: between 1s and 7d"},
+      {"oidc:\n  - {issuer: i, audiences: [a], jwks_file: j, jwks_max_age: 2h}\n",
+       "2:5: oidc issuer: jwks_max_stale must be at least jwks_max_age"},
       {"identity_accounts: [a]\n", "1:20: identity_accounts: expected a mapping"},
       {"data_dir: /x\ndata_dir: /y\n", "2:1: duplicate key 'data_dir' in config"},
       {"listen: [\n", "YAML syntax error"},
