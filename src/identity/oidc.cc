@@ -190,13 +190,15 @@ void OidcIssuer::FetchLoop() {
     } else {
       ++failures_;  // the previous keys stay in use, until jwks_max_stale
     }
-    running_ = false;
-    idle_.notify_all();
+    // Reported before the fetch counts as finished (WaitForFetches callers see
+    // the report), outside the lock.
     if (options_.on_fetch && !stop_) {
       lock.unlock();
       options_.on_fetch(config_.issuer, status);
       lock.lock();
     }
+    running_ = false;
+    idle_.notify_all();
   }
 }
 
