@@ -24,7 +24,12 @@ if(AG_SANITIZE)
   endif()
   set(ag_sanitize_flags -fsanitize=${AG_SANITIZE} -fno-omit-frame-pointer)
   if(AG_SANITIZE MATCHES "undefined")
-    list(APPEND ag_sanitize_flags -fno-sanitize-recover=undefined)
+    # Not the vptr check: to validate an object's vtable, UBSan's runtime tests
+    # the memory with a pipe (sanitizer_common IsAccessibleMemoryRange), which
+    # fails at the open-file limit and reports "invalid vptr" for a live
+    # object; the starvation tests drive the daemon to that limit on purpose.
+    # ASan still catches calls on freed objects.
+    list(APPEND ag_sanitize_flags -fno-sanitize-recover=undefined -fno-sanitize=vptr)
   endif()
   # -O1 and -g1 (line tables: enough for file:line in reports) come after the
   # build type's flags, so they win over Release's -O2.

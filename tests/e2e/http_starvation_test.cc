@@ -115,7 +115,7 @@ TEST(HttpStarvationTest, IdleFloodIsShedAndACloneStillWorks) {
   std::vector<int> fds;
   for (int i = 0; i < 300; ++i) {
     int fd = Connect(server.port());
-    ASSERT_GE(fd, 0);
+    ASSERT_GE(fd, 0) << i << ": " << std::strerror(errno) << "\n" << server.Log();
     fds.push_back(fd);
   }
   EXPECT_LE(WaitOpenAtMost(fds, 20, std::chrono::seconds(5)), 20u) << server.Log();
@@ -461,7 +461,7 @@ TEST(HttpStarvationTest, AtTheOpenFileLimitNoSpinNoFloodAndServingAgain) {
     if (clone.exit_code == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  EXPECT_EQ(clone.exit_code, 0) << clone.output;
+  EXPECT_EQ(clone.exit_code, 0) << clone.output << server.Log().substr(log_before, 6000);
   // The log stayed small: a few lines per burst, not one per attempt.
   std::string log = server.Log().substr(log_before);
   EXPECT_LT(log.size(), 8000u) << log.substr(0, 4000);

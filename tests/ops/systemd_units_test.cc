@@ -36,6 +36,12 @@ class UnitsTest : public ::testing::Test {
     // verify resolves the units' dependencies (sysinit.target, ...) in the root.
     std::filesystem::create_directories(root_ + "/usr/lib/systemd");
     ASSERT_EQ(Sh("cp -a /usr/lib/systemd/system " + root_ + "/usr/lib/systemd/").code, 0);
+    // ...and the programs they run from the system (ExecReload's /bin/kill),
+    // in a merged /usr as on Debian 12.
+    ASSERT_EQ(Sh("mkdir -p " + root_ + "/usr/bin && cp /usr/bin/kill " + root_ +
+                 "/usr/bin/ && ln -s usr/bin " + root_ + "/bin")
+                  .code,
+              0);
   }
   void TearDown() override {
     if (!root_.empty()) std::filesystem::remove_all(root_);
