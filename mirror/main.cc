@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   // must stay waitable (an ignored SIGCHLD breaks waitpid).
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGCHLD, SIG_DFL);
+  // SIGHUP (systemctl reload) never stops the daemon: ignored until the
+  // server's handler takes it over (it reloads the TLS certificate).
+  ::signal(SIGHUP, SIG_IGN);
 
   std::error_code fs_ec;
   std::string absolute = std::filesystem::absolute(config_path, fs_ec).lexically_normal().string();

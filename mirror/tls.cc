@@ -55,7 +55,18 @@ Status ReloadTlsIdentity(SSL_CTX* ctx, const std::string& cert, const std::strin
                                                              SSL_CTX_free);
   if (!scratch) return Status::Internal("tls reload: " + OpenSslError());
   AG_RETURN_IF_ERROR(LoadTlsIdentity(scratch.get(), cert, key));
-  return LoadTlsIdentity(ctx, cert, key);
+  // What the scratch context loaded, not a second read of the files (they
+  // may change in between): certificate, key and chain set at once, so the
+  // live context never holds a certificate without its key.
+  X509* leaf = SSL_CTX_get0_certificate(scratch.get());
+  EVP_PKEY* pkey = SSL_CTX_get0_privatekey(scratch.get());
+  STACK_OF(X509)* chain = nullptr;
+  ERR_clear_error();
+  if (!leaf || !pkey || SSL_CTX_get0_chain_certs(scratch.get(), &chain) != 1 ||
+      SSL_CTX_use_cert_and_key(ctx, leaf, pkey, chain, /*override=*/1) != 1) {
+    return Status::Internal("tls reload: " + OpenSslError());
+  }
+  return Status::Ok();
 }
 
 }  // namespace ag::mirror

@@ -450,8 +450,9 @@ class ConfigParser {
           }
         }
       }
-      if (o.jwks_max_stale < o.jwks_max_age) {
-        r_.Report(node, "oidc issuer: jwks_max_stale must be at least jwks_max_age");
+      // Room for at least one refresh (and its retries) before keys go stale.
+      if (o.jwks_max_stale < 2 * o.jwks_max_age) {
+        r_.Report(node, "oidc issuer: jwks_max_stale must be at least twice jwks_max_age");
       }
       if (o.jwks_file.empty() && !o.discovery) {
         r_.Report(node, "oidc issuer: set jwks_file, or discovery: true");

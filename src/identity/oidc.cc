@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <system_error>
 
 #include "util/file.h"
 
@@ -121,7 +122,12 @@ Result<std::unique_ptr<OidcIssuer>> OidcIssuer::Create(const config::OidcConfig&
       std::lock_guard<std::mutex> lock(issuer->mu_);
       issuer->RequestFetchLocked(issuer->Now());
     }
-    issuer->fetcher_ = std::thread([raw = issuer.get()] { raw->FetchLoop(); });
+    try {
+      issuer->fetcher_ = std::thread([raw = issuer.get()] { raw->FetchLoop(); });
+    } catch (const std::system_error& e) {
+      return Status::Internal("oidc issuer '" + config.issuer + "': cannot start its fetch thread: " +
+                              e.what());
+    }
   }
   return issuer;
 }
@@ -174,13 +180,34 @@ bool OidcIssuer::RequestFetchLocked(TimePoint now) const {
 void OidcIssuer::FetchLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait(lock, [this] { return stop_ || queued_; });
+    // Refreshes come on their own too, not only when a token asks: once the
+    // keys reach jwks_max_age (or the retry wait after a failure is over), so
+    // a quiet night does not leave the first morning token with stale keys.
+    auto until_due = [this] {
+      std::chrono::seconds wait = config_.jwks_max_age;
+      if (failures_ > 0) {
+        auto retry = options_.jwks_retry_after_failure * (1 << std::min(failures_ - 1, 8));
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::seconds>(retry));
+      }
+      auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Now() - last_attempt_);
+      if (elapsed.count() < 0) elapsed = std::chrono::seconds(0);
+      return std::max(std::chrono::seconds(1), wait - elapsed);
+    };
+    if (!wake_.wait_for(lock, until_due(), [this] { return stop_ || queued_; })) {
+      RequestFetchLocked(Now());  // due (rate limits as for tokens)
+      if (!queued_) continue;
+    }
     if (stop_) return;
     queued_ = false;
     running_ = true;
     lock.unlock();
     fetch_count_.fetch_add(1);
-    Result<std::shared_ptr<const KeySet>> fetched = Fetch();
+    Result<std::shared_ptr<const KeySet>> fetched = Status::Internal("fetch failed");
+    try {
+      fetched = Fetch();
+    } catch (const std::exception& e) {  // bad_alloc: a failed fetch, not a dead daemon
+      fetched = Status::Internal(std::string("fetch failed: ") + e.what());
+    }
     Status status = fetched.ok() ? Status::Ok() : fetched.status();
     lock.lock();
     if (fetched.ok()) {

@@ -254,6 +254,30 @@ TEST_F(DiscoveryTest, AHangingIssuerBlocksNoVerify) {
   // Destroying the issuer mid-fetch aborts the transfer (no 10 s join).
 }
 
+// Refreshes come without tokens too (reviewer finding: refreshing only on a
+// token left the first one after a quiet spell longer than jwks_max_stale
+// with 503). Real clock here: the fetch thread's timer is real time.
+TEST_F(DiscoveryTest, KeysAreRefreshedWithoutTokens) {
+  options_.clock = nullptr;
+  config_.jwks_max_age = std::chrono::seconds(1);
+  config_.jwks_max_stale = std::chrono::seconds(2);
+  auto issuer = MakeIssuer();
+  ASSERT_EQ(issuer->fetch_count(), 1u);
+  server_.Put("keys/jwks.json", Jwks({k2_}));  // rotated while nobody pushes
+  for (int i = 0; i < 100 && issuer->fetch_count() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(issuer->fetch_count(), 3u);  // ~1 s apart, no Verify called
+  ASSERT_TRUE(issuer->WaitForFetches(std::chrono::seconds(30)));
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  Result<Jwt> jwt = ParseJwt(Token(*k2_, "k2", now));
+  ASSERT_TRUE(jwt.ok());
+  EXPECT_TRUE(issuer->Verify(*jwt, At(now)).ok());  // the new key, first try
+  EXPECT_TRUE(Errors().empty());
+}
+
 TEST_F(DiscoveryTest, TlsIsVerified) {
   config_.ca_file.clear();  // the system store does not trust the test certificate
   auto issuer = MakeIssuer();
