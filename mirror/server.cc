@@ -355,9 +355,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void ServeMetrics() {
     uint64_t gen = gen_;
-    net::post(*state_->blocking, [self = Self(), gen] {
+    // The pool thread hands its reference back with the result (moved): the
+    // session is never destroyed there (its destructor touches ServerState,
+    // which only the network thread may; TSan found it).
+    net::post(*state_->blocking, [self = Self(), gen]() mutable {
       int64_t depth = QueueDepth(self->state_->config->db_path());
-      net::post(*self->state_->ioc, [self, gen, depth] {
+      net::io_context& ioc = *self->state_->ioc;
+      net::post(ioc, [self = std::move(self), gen, depth] {
         if (self->Stale(gen)) return;
         self->SendSimple(200, self->state_->metrics.Render(depth), !self->parser_->is_done(),
                          "text/plain; version=0.0.4");
@@ -375,10 +379,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     uint64_t gen = gen_;
     // Off the network thread: CPU only (OIDC keys are fetched by the
     // issuers' own threads), but an RSA verify is better not run here.
-    net::post(*state_->blocking, [self = Self(), gen, authorization = std::move(authorization)] {
+    net::post(*state_->blocking, [self = Self(), gen, authorization = std::move(authorization)]() mutable {
       auto result = std::make_shared<Result<identity::Identity>>(
           self->state_->auth->Authenticate(authorization, std::chrono::system_clock::now()));
-      net::post(*self->state_->ioc, [self, gen, result] {
+      net::io_context& ioc = *self->state_->ioc;
+      net::post(ioc, [self = std::move(self), gen, result] {  // as in ServeMetrics
         if (self->Stale(gen)) return;
         self->OnAuthenticated(std::move(*result));
       });

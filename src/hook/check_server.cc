@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
@@ -97,6 +98,10 @@ Result<std::unique_ptr<CheckServer>> CheckServer::Start(const CheckServerOptions
   if (rc != 0) return ErrnoStatus("cannot bind " + options.socket_path);
   if (::listen(fd, 64) != 0) return ErrnoStatus("cannot listen on " + options.socket_path);
   size_t workers = std::max<size_t>(1, options.max_connections);
+  // The workers' commits (libgit2 git_signature_now -> localtime_r) would
+  // otherwise load the time zone the first time from several threads at once;
+  // glibc locks that with a lock TSan cannot see. Loaded here, once.
+  ::tzset();
   for (size_t i = 0; i < workers; ++i) {
     server->workers_.emplace_back([s = server.get()] { s->Work(); });
   }
