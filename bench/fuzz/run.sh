@@ -17,6 +17,7 @@ case "$build" in /*) ;; *) build=$root/$build;; esac
 out=${AG_FUZZ_OUT_DIR:-$build/fuzz-out}
 
 AG_FUZZ_BUILD_DIR=$build AG_FUZZ_OUT_DIR=$out AG_FUZZ_JOBS=${AG_FUZZ_JOBS:-2} \
+  AG_FUZZ_SEED=${AG_FUZZ_SEED:-0} \
   AG_FUZZ_CORPUS_DIR=${AG_FUZZ_CORPUS_DIR:-$build/fuzz-corpus} \
   "$root/scripts/fuzz" "$seconds" "$@" >/dev/null
 rc=$?
