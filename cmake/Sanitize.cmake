@@ -9,6 +9,18 @@
 # started with (git http-backend starts the hooks with a CGI environment
 # built from scratch, so ASAN_OPTIONS would not reach them). The options are
 # compiled in (cmake/sanitizer_defaults.cc.in); *SAN_OPTIONS still override them.
+# ag_targets_under(DIR OUT): every target defined in DIR and its subfolders
+# (here and in fuzz/CMakeLists.txt, which walk the whole tree once it exists).
+function(ag_targets_under dir out)
+  get_property(found DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(sub ${subdirs})
+    ag_targets_under(${sub} below)
+    list(APPEND found ${below})
+  endforeach()
+  set(${out} ${found} PARENT_SCOPE)
+endfunction()
+
 set(AG_SANITIZE "" CACHE STRING "Sanitizers: address,undefined or thread (empty: none)")
 set(AG_SANITIZE_LOG_DIR "" CACHE PATH "Folder for sanitizer reports (empty: stderr)")
 
@@ -49,8 +61,8 @@ if(AG_SANITIZE)
   # malloc stacks (slower), so cmake/lsan.supp can recognise libgit2 1.5.1's
   # SSH leaks by a named frame.
   set(AG_SANITIZE_FULL_STACKS replay_ssh_test stall_test sync_test)
-  function(ag_sanitize_add_defaults dir)
-    get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  function(ag_sanitize_add_defaults)
+    ag_targets_under(${PROJECT_SOURCE_DIR} targets)
     foreach(t ${targets})
       get_target_property(type ${t} TYPE)
       # Not the libFuzzer programs (fuzz/): scripts/fuzz reads their reports
@@ -62,10 +74,6 @@ if(AG_SANITIZE)
         endif()
       endif()
     endforeach()
-    get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
-    foreach(sub ${subdirs})
-      ag_sanitize_add_defaults(${sub})
-    endforeach()
   endfunction()
-  cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL ag_sanitize_add_defaults ${PROJECT_SOURCE_DIR})
+  cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL ag_sanitize_add_defaults)
 endif()

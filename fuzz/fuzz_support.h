@@ -1,6 +1,6 @@
 // Helpers shared by the fuzz targets (fuzz/*.cc): a temp folder removed at
-// exit, file writing for APIs that take paths, and splitting one input into
-// fields. Each target is its own program; nothing here is thread-safe or
+// exit (tests/testing/shell.h's), file writing for APIs that take paths, and
+// splitting one input into fields. Each target is its own program; nothing here is thread-safe or
 // meant for src/.
 #pragma once
 
@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/testing/shell.h"
+
 namespace ag::fuzz {
 
 // Stops the program with a message: a failed invariant is a finding.
@@ -22,27 +24,8 @@ namespace ag::fuzz {
   std::abort();
 }
 
-// A folder under $TMPDIR (or /tmp) for the program's lifetime.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/ag-fuzz-XXXXXX";
-    if (!mkdtemp(tmpl.data())) Fail("mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// A folder under $TMPDIR (or /tmp) for the program's lifetime: the tests' own.
+using TempDir = ag::testing::TempDir;
 
 inline void WriteFile(const std::string& path, std::string_view data) {
   FILE* f = std::fopen(path.c_str(), "wb");
