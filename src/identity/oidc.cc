@@ -156,6 +156,12 @@ Result<std::shared_ptr<const KeySet>> OidcIssuer::Fetch() const {
   return keys;
 }
 
+std::chrono::seconds OidcIssuer::WaitAfterLocked(std::chrono::seconds usual) const {
+  if (failures_ == 0) return usual;
+  auto retry = options_.jwks_retry_after_failure * (1 << std::min(failures_ - 1, 8));
+  return std::min(usual, std::chrono::duration_cast<std::chrono::seconds>(retry));
+}
+
 bool OidcIssuer::RequestFetchLocked(TimePoint now) const {
   if (stop_) return false;
   if (queued_ || running_) return true;
@@ -163,11 +169,8 @@ bool OidcIssuer::RequestFetchLocked(TimePoint now) const {
     // Rate limit: a flood of unknown kids costs the issuer one fetch per
     // interval (or per jwks_max_age, if shorter); after failures, a shorter
     // wait that doubles up to it.
-    std::chrono::seconds wait = std::min(options_.jwks_refresh_min_interval, config_.jwks_max_age);
-    if (failures_ > 0) {
-      auto retry = options_.jwks_retry_after_failure * (1 << std::min(failures_ - 1, 8));
-      wait = std::min(wait, std::chrono::duration_cast<std::chrono::seconds>(retry));
-    }
+    std::chrono::seconds wait =
+        WaitAfterLocked(std::min(options_.jwks_refresh_min_interval, config_.jwks_max_age));
     if (!FarApart(now, last_attempt_, wait)) return false;
   }
   attempted_ = true;
@@ -184,11 +187,7 @@ void OidcIssuer::FetchLoop() {
     // keys reach jwks_max_age (or the retry wait after a failure is over), so
     // a quiet night does not leave the first morning token with stale keys.
     auto until_due = [this] {
-      std::chrono::seconds wait = config_.jwks_max_age;
-      if (failures_ > 0) {
-        auto retry = options_.jwks_retry_after_failure * (1 << std::min(failures_ - 1, 8));
-        wait = std::min(wait, std::chrono::duration_cast<std::chrono::seconds>(retry));
-      }
+      std::chrono::seconds wait = WaitAfterLocked(config_.jwks_max_age);
       auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Now() - last_attempt_);
       if (elapsed.count() < 0) elapsed = std::chrono::seconds(0);
       return std::max(std::chrono::seconds(1), wait - elapsed);

@@ -76,6 +76,9 @@ class OidcIssuer {
   // Queues a fetch unless one is queued or running, or the rate limit says
   // not yet. True when a fetch is queued or running afterwards.
   bool RequestFetchLocked(TimePoint now) const;  // REQUIRES(mu_)
+  // How long after the last attempt the next fetch may start: `usual`, or
+  // after failures in a row jwks_retry_after_failure doubling up to it.
+  std::chrono::seconds WaitAfterLocked(std::chrono::seconds usual) const;  // REQUIRES(mu_)
   void FetchLoop();
   // Discovery document, then the JWKS it names.
   Result<std::shared_ptr<const KeySet>> Fetch() const;
