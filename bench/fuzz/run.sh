@@ -7,7 +7,11 @@
 # <build>/fuzz-out/<target>/ (copy the ones you fix to fuzz/regressions/).
 #
 # Usage: bench/fuzz/run.sh [SECONDS] [TARGET...]   e.g. bench/fuzz/run.sh 3600
-# Environment: as scripts/fuzz; AG_FUZZ_JOBS defaults to 2 here.
+# Environment: as scripts/fuzz; AG_FUZZ_JOBS defaults to 2 here, AG_FUZZ_RUNS
+# to 10000000 (issue 12's bar: 10 million executions or the time limit,
+# whichever comes first), ASAN_OPTIONS to leak checks with one-frame malloc
+# stacks (1.3-1.5x faster on the YAML targets; a crash input is kept, so the
+# full report is one rerun away).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-60}
@@ -16,7 +20,9 @@ build=${AG_FUZZ_BUILD_DIR:-$root/build-fuzz}
 case "$build" in /*) ;; *) build=$root/$build;; esac
 out=${AG_FUZZ_OUT_DIR:-$build/fuzz-out}
 
-AG_FUZZ_BUILD_DIR=$build AG_FUZZ_OUT_DIR=$out AG_FUZZ_JOBS=${AG_FUZZ_JOBS:-2} \
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:malloc_context_size=1} \
+  AG_FUZZ_RUNS=${AG_FUZZ_RUNS:-10000000} \
+  AG_FUZZ_BUILD_DIR=$build AG_FUZZ_OUT_DIR=$out AG_FUZZ_JOBS=${AG_FUZZ_JOBS:-2} \
   AG_FUZZ_SEED=${AG_FUZZ_SEED:-0} \
   AG_FUZZ_CORPUS_DIR=${AG_FUZZ_CORPUS_DIR:-$build/fuzz-corpus} \
   "$root/scripts/fuzz" "$seconds" "$@" >/dev/null

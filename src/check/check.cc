@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "git/symlink.h"
+#include "util/crypto.h"
 #include "util/display.h"
 
 namespace ag::check {
@@ -376,7 +377,49 @@ Status ScanTags(git_repository* repo, const std::string& oid, Collector* collect
   return Status::FailedPrecondition("tags nested more than 16 deep");
 }
 
+// The state of upstream's refs the walk hides (kUpstreamRefsGlob): a hash of
+// every name and the commit it points at, read as libgit2's revwalk reads them.
+Result<std::string> UpstreamState(git_repository* repo) {
+  git_reference_iterator* it = nullptr;
+  int rc = git_reference_iterator_glob_new(&it, repo, git::kUpstreamRefsGlob);
+  if (rc != 0) return git::GitStatus(rc, "cannot list upstream's refs");
+  std::vector<std::string> lines;
+  const char* name = nullptr;
+  while ((rc = git_reference_next_name(&name, it)) == 0) {
+    git_oid id;
+    std::string line = name;
+    if (git_reference_name_to_id(&id, repo, name) == 0) line += " " + git::OidHex(id);
+    lines.push_back(std::move(line));
+  }
+  git_reference_iterator_free(it);
+  if (rc != GIT_ITEROVER) return git::GitStatus(rc, "cannot list upstream's refs");
+  std::sort(lines.begin(), lines.end());
+  std::string all;
+  for (const std::string& l : lines) all += l + "\n";
+  return Sha256Hex(all).substr(0, 32);
+}
+
+// Ranges chain through their bases; past this depth a new range is stored
+// flat, so Contains and Commits stay cheap.
+constexpr int kMaxRangeDepth = 32;
+
 }  // namespace
+
+bool RangeResult::Contains(const std::string& commit) const {
+  for (const RangeResult* r = this; r; r = r->base.get()) {
+    if (r->own_set.count(commit)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> RangeResult::Commits() const {
+  std::vector<const RangeResult*> chain;
+  for (const RangeResult* r = this; r; r = r->base.get()) chain.push_back(r);
+  std::vector<std::string> out;
+  out.reserve(size);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) out.insert(out.end(), (*it)->own.begin(), (*it)->own.end());
+  return out;
+}
 
 bool SymlinkEscapes(std::string_view link_path, std::string_view target) {
   if (target.empty()) return false;
@@ -398,10 +441,19 @@ bool SymlinkEscapes(std::string_view link_path, std::string_view target) {
   return false;
 }
 
-Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::Policy& policy,
-                                           const scan::Scanner& scanner, const PushContext& ctx,
-                                           const std::vector<git::RefUpdate>& updates,
-                                           const CheckOptions& options) {
+namespace {
+
+// One judgement of the push. With `use_ranges`, the walk may stop at tips
+// judged before (their RangeResult, under the same state of upstream's refs)
+// and each ref's range is that result plus the new commits; a ref reaching
+// two judged ranges neither of which holds the other sets *retry (the caller
+// judges again without ranges, so a commit is never counted twice). Either
+// way, with a cache, each tip's range is kept for the pushes on top of it.
+Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const policy::Policy& policy,
+                                               const scan::Scanner& scanner, const PushContext& ctx,
+                                               const std::vector<git::RefUpdate>& updates,
+                                               const CheckOptions& options, bool use_ranges,
+                                               bool* retry) {
   const policy::Profile* profile = policy.ProfileFor(ctx.identity, ctx.groups, ctx.repo);
   // Per-commit results are computed under every rule, so one cached result
   // serves every pusher; the profile's subset is applied per ref below.
@@ -438,8 +490,19 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     if (!t.empty()) walk_tips.push_back(t);
   }
 
+  // Judged ranges apply under the state of upstream's refs they were judged
+  // in; a state that moves during this check stores none.
+  bool keep_ranges = options.cache && profile;
+  use_ranges = use_ranges && keep_ranges;
+  std::string upstream_state;
+  if (keep_ranges) {
+    AG_ASSIGN_OR_RETURN(upstream_state, UpstreamState(repo));
+  }
+  std::unordered_map<std::string, std::shared_ptr<const RangeResult>> known;  // boundary -> range
+
   // The range: every commit of the new tips that upstream lacks. The walk
-  // may stop early only at upstream's tip of a pushed ref or of HEAD's branch.
+  // may stop early only at upstream's tip of a pushed ref or of HEAD's
+  // branch, or at a tip whose range is known.
   Collector collector(repo, all_rules, scanner, options);
   std::vector<git::CommitInfo> commits;
   if (profile) {
@@ -455,9 +518,25 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
         inspect.boundary_refs.push_back(git::UpstreamTrackingRef(git_reference_symbolic_target(head)));
       }
     }
+    if (use_ranges) {
+      inspect.known_boundary = [&](const git_oid& id) {
+        std::string hex = git::OidHex(id);
+        std::shared_ptr<const RangeResult> r = options.cache->FindRange(hex + " " + upstream_state);
+        if (!r) return false;
+        known[hex] = std::move(r);
+        return true;
+      };
+    }
     git::Inspector inspector(repo, inspect);
     AG_RETURN_IF_ERROR(inspector.Walk(walk_tips, &collector, &commits));
     collector.Flush();
+    // A full walk found every commit of the range itself.
+    if (!inspector.walked_quarantine()) known.clear();
+  }
+  bool store_ranges = keep_ranges;
+  if (keep_ranges) {
+    AG_ASSIGN_OR_RETURN(std::string after, UpstreamState(repo));
+    store_ranges = after == upstream_state;
   }
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < commits.size(); ++i) index[commits[i].oid] = i;
@@ -496,7 +575,15 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
                                                             "' may not push " + u.ref_name));
     }
 
-    // This ref's range: the commits of the walk reachable from its tip.
+    // This ref's range: the commits of the walk reachable from its tip, and
+    // the known ranges the walk stopped at.
+    std::vector<size_t> walked;  // indices into `commits`, walk order
+    std::vector<std::shared_ptr<const RangeResult>> bases;
+    auto add_base = [&](const std::string& oid) {
+      auto k = known.find(oid);
+      if (k == known.end()) return;
+      if (std::find(bases.begin(), bases.end(), k->second) == bases.end()) bases.push_back(k->second);
+    };
     if (!tips[i].empty() && index.count(tips[i])) {
       std::vector<char> seen(commits.size(), 0);
       std::vector<size_t> stack = {index[tips[i]]};
@@ -507,20 +594,44 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
         seen[c] = 1;
         for (const std::string& p : commits[c].parents) {
           auto it = index.find(p);
-          if (it != index.end() && !seen[it->second]) stack.push_back(it->second);
+          if (it == index.end()) {
+            add_base(p);
+          } else if (!seen[it->second]) {
+            stack.push_back(it->second);
+          }
         }
       }
       for (size_t c = 0; c < commits.size(); ++c) {
-        if (seen[c]) d.commits.push_back(commits[c].oid);
+        if (seen[c]) walked.push_back(c);
       }
+    } else if (!tips[i].empty()) {
+      add_base(tips[i]);
     }
+    // A range inside another adds nothing; two that overlap otherwise would
+    // need their commits one by one: judge again, walking everything.
+    std::vector<std::shared_ptr<const RangeResult>> outer;
+    for (const auto& a : bases) {
+      bool inside = std::any_of(bases.begin(), bases.end(), [&](const auto& b) {
+        return b != a && b->Contains(a->tip);
+      });
+      if (!inside) outer.push_back(a);
+    }
+    if (outer.size() > 1) {
+      *retry = true;
+      return std::vector<RefDecision>{};
+    }
+    std::shared_ptr<const RangeResult> base = outer.empty() ? nullptr : outer.front();
+    if (base) d.commits = base->Commits();
+    for (size_t c : walked) d.commits.push_back(commits[c].oid);
 
     // Rejections stick: a commit a reviewer rejected comes back only through
     // a human who sees it again, whatever the policy would allow.
     std::map<int64_t, std::vector<std::string>> rejected;
-    for (const std::string& c : d.commits) {
-      auto it = options.rejected_commits.find(c);
-      if (it != options.rejected_commits.end()) rejected[it->second].push_back(c);
+    if (!options.rejected_commits.empty()) {
+      for (const std::string& c : d.commits) {
+        auto it = options.rejected_commits.find(c);
+        if (it != options.rejected_commits.end()) rejected[it->second].push_back(c);
+      }
     }
     for (const auto& [request, oids] : rejected) {
       std::string list;
@@ -531,7 +642,6 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
                               "", 0, oids.front(), std::to_string(oids.size()) + " commit(s): " + list});
     }
 
-    std::vector<std::string> changed_paths;
     for (const Rule* r : rules) {
       bool fired = false;
       std::string detail;
@@ -565,6 +675,7 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
       }
     }
 
+    std::vector<std::string> changed_paths;           // of the walked commits
     std::unordered_map<std::string, size_t> listed;  // per rule, over the range
     auto take = [&](const Collector::PerCommit& pc) {
       for (const Violation& v : pc.violations) {
@@ -579,8 +690,9 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
     };
     take(options_result);
     take(tag_results[i]);
-    for (const std::string& c : d.commits) {
-      if (const Collector::PerCommit* pc = collector.Find(c)) take(*pc);
+    if (base) take(base->merged);
+    for (size_t c : walked) {
+      if (const Collector::PerCommit* pc = collector.Find(commits[c].oid)) take(*pc);
     }
 
     // Nothing skipped is allowed: a file the scanner did not read is seen by
@@ -595,15 +707,23 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
                                                   : "")});
     }
 
-    // allow_paths: every changed path of this ref's range matches (and there is one).
-    for (const Rule* r : rules) {
-      if (r->kind != RuleKind::kAllowPaths || changed_paths.empty()) continue;
-      bool all = std::all_of(changed_paths.begin(), changed_paths.end(),
-                             [&](const std::string& p) { return r->AppliesToPath(p); });
+    // allow_paths: every changed path of this ref's range matches (and there
+    // is one); a known range says so per rule for its own commits.
+    auto paths_match = [&](size_t rule_index) {
+      const Rule& r = policy.rules[rule_index];
+      return std::all_of(changed_paths.begin(), changed_paths.end(),
+                         [&](const std::string& p) { return r.AppliesToPath(p); });
+    };
+    bool any_path = !changed_paths.empty() || (base && base->path_count > 0);
+    for (size_t ri = 0; ri < policy.rules.size(); ++ri) {
+      const Rule* r = &policy.rules[ri];
+      if (r->kind != RuleKind::kAllowPaths || !any_path || !in_profile.count(r->id)) continue;
+      bool all = (!base || base->paths_match[ri]) && paths_match(ri);
       if (all) {
+        size_t n = changed_paths.size() + (base ? base->path_count : 0);
         d.violations.push_back({r->id, r->outcome,
                                 r->message.empty() ? DefaultMessage(r->kind) : r->message, "", 0,
-                                "", std::to_string(changed_paths.size()) + " paths"});
+                                "", std::to_string(n) + " paths"});
       }
     }
 
@@ -616,8 +736,67 @@ Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::P
         if (const Rule* r = policy.FindRule(v.rule_id)) AddReview(&d.review, r->review);
       }
     }
+
+    // This tip's range, for the pushes that build on it.
+    if (store_ranges && !tips[i].empty() && !(base && walked.empty() && base->tip == tips[i])) {
+      auto range = std::make_shared<RangeResult>();
+      range->tip = tips[i];
+      if (base) {
+        range->base = base;
+        range->depth = base->depth + 1;
+        range->merged = base->merged;
+        range->fired = base->fired;
+        range->path_count = base->path_count;
+        range->paths_match = base->paths_match;
+      } else {
+        range->paths_match.assign(policy.rules.size(), 1);
+      }
+      for (size_t c : walked) {
+        const std::string& oid = commits[c].oid;
+        range->own.push_back(oid);
+        range->own_set.insert(oid);
+        const Collector::PerCommit* pc = collector.Find(oid);
+        if (!pc) continue;
+        for (const Violation& v : pc->violations) {
+          if (++range->fired[v.rule_id] <= options.max_violations_per_rule) range->merged.violations.push_back(v);
+        }
+        range->merged.findings.insert(range->merged.findings.end(), pc->findings.begin(), pc->findings.end());
+        range->merged.notes.insert(range->merged.notes.end(), pc->notes.begin(), pc->notes.end());
+        range->path_count += pc->paths.size();
+        for (size_t ri = 0; ri < policy.rules.size(); ++ri) {
+          if (!range->paths_match[ri] || policy.rules[ri].kind != RuleKind::kAllowPaths) continue;
+          for (const std::string& p : pc->paths) {
+            if (!policy.rules[ri].AppliesToPath(p)) {
+              range->paths_match[ri] = 0;
+              break;
+            }
+          }
+        }
+      }
+      range->size = (base ? base->size : 0) + range->own.size();
+      if (range->depth > kMaxRangeDepth) {  // flatten
+        range->own = range->Commits();
+        range->own_set = std::unordered_set<std::string>(range->own.begin(), range->own.end());
+        range->base = nullptr;
+        range->depth = 0;
+      }
+      options.cache->StoreRange(tips[i] + " " + upstream_state, std::move(range));
+    }
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<RefDecision>> CheckPush(git_repository* repo, const policy::Policy& policy,
+                                           const scan::Scanner& scanner, const PushContext& ctx,
+                                           const std::vector<git::RefUpdate>& updates,
+                                           const CheckOptions& options) {
+  bool retry = false;
+  Result<std::vector<RefDecision>> once =
+      CheckPushOnce(repo, policy, scanner, ctx, updates, options, /*use_ranges=*/true, &retry);
+  if (!retry) return once;
+  return CheckPushOnce(repo, policy, scanner, ctx, updates, options, /*use_ranges=*/false, &retry);
 }
 
 }  // namespace ag::check

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "git/inspect.h"
@@ -64,6 +65,28 @@ struct CommitResult {
   std::vector<std::string> paths;  // changed paths
 };
 
+// The range of a judged tip: every commit of it that upstream lacks, under
+// one state of upstream's refs, and what those commits bring under every
+// rule, so a push on top of a judged tip diffs, reads and walks only its new
+// commits. Immutable once built; a range shares the one it extends (`base`).
+struct RangeResult {
+  std::string tip;
+  std::shared_ptr<const RangeResult> base;   // the range this one extends, or null
+  std::vector<std::string> own;              // commits not in `base`, oldest first
+  std::unordered_set<std::string> own_set;
+  size_t size = 0;                           // commits in the whole range
+  int depth = 0;                             // bases below this one
+  // Over the whole range: violations (at most max_violations_per_rule per
+  // rule, all rules), findings and notes; `paths` is left empty.
+  CommitResult merged;
+  std::unordered_map<std::string, size_t> fired;  // violations per rule, past the cap too
+  size_t path_count = 0;                     // changed paths over the range (with repeats)
+  std::vector<char> paths_match;             // per policy rule: every changed path applies to it
+
+  bool Contains(const std::string& commit) const;
+  std::vector<std::string> Commits() const;  // oldest first
+};
+
 // Per-commit results of one policy and rule version. Implementations are
 // called from one thread per CheckPush; shared ones lock inside.
 class CommitCache {
@@ -73,6 +96,11 @@ class CommitCache {
   virtual std::shared_ptr<const CommitResult> Find(const std::string& commit) = 0;
   // A result just computed.
   virtual void Store(const std::string& commit, std::shared_ptr<const CommitResult> result) = 0;
+
+  // Added after the first version (additions only): judged ranges, keyed by
+  // "<tip> <state of upstream's refs>". Default: none kept.
+  virtual std::shared_ptr<const RangeResult> FindRange(const std::string& key) { return nullptr; }
+  virtual void StoreRange(const std::string& key, std::shared_ptr<const RangeResult> range) {}
 };
 
 struct PushContext {

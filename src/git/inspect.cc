@@ -247,17 +247,26 @@ Result<bool> Inspector::WalkQuarantine(const std::vector<std::string>& tips,
     AG_ASSIGN_OR_RETURN(git_oid commit, ParseOid(*peeled));
     boundary.erase(commit);
   }
+  if (options_.known_boundary) {
+    for (auto it = boundary.begin(); it != boundary.end();) {
+      it = options_.known_boundary(*it) ? boundary.erase(it) : std::next(it);
+    }
+  }
   if (!boundary.empty()) order->clear();
   return boundary.empty();
 }
 
 Status Inspector::Walk(const std::vector<std::string>& tips, ChangeVisitor* visitor,
                        std::vector<CommitInfo>* commits) {
+  walked_quarantine_ = false;
   if (tips.empty()) return Status::Ok();
   std::vector<git_oid> order;
   if (options_.hide_refs && options_.hide_commits.empty() && options_.existing_objects) {
     AG_ASSIGN_OR_RETURN(bool walked, WalkQuarantine(tips, &order));
-    if (walked) return VisitAll(order, visitor, commits);
+    if (walked) {
+      walked_quarantine_ = true;
+      return VisitAll(order, visitor, commits);
+    }
   }
   git_revwalk* w = nullptr;
   int rc = git_revwalk_new(&w, repo_);

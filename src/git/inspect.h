@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,6 +100,11 @@ struct InspectOptions {
   // has). Pre-receive uses "refs/agentgate/upstream/*": the commits upstream
   // lacks are the range the replay would forward, and all of it is judged.
   std::string hide_glob = "refs/*";
+  // Existing commits whose range the caller already knows (a tip judged
+  // before, check::RangeResult): with existing_objects, the walk may stop at
+  // those too; the caller adds their ranges. Asked only for existing commits
+  // the walk stopped at that no boundary ref explains. Default none.
+  std::function<bool(const git_oid&)> known_boundary;
 };
 
 // Receives each new commit and its changes, oldest first (topological).
@@ -129,6 +135,11 @@ class Inspector {
   Status Walk(const std::vector<std::string>& tips, ChangeVisitor* visitor,
               std::vector<CommitInfo>* commits);
 
+  // After Walk: true when it walked only the quarantine's commits (stopping
+  // at boundary refs' tips and known_boundary commits), false when it walked
+  // everything the hidden refs do not reach.
+  bool walked_quarantine() const { return walked_quarantine_; }
+
  private:
   Status DiffCommit(const CommitInfo& info, git_commit* commit, ChangeVisitor* visitor);
   // The new commits through options_.existing_objects, oldest first. Ok(false)
@@ -141,6 +152,7 @@ class Inspector {
 
   git_repository* repo_;
   InspectOptions options_;
+  bool walked_quarantine_ = false;
 };
 
 // Peels `oid` (a commit or an annotated tag, possibly nested) to a commit.

@@ -111,6 +111,8 @@ Result<std::unique_ptr<CheckServer>> CheckServer::Start(const CheckServerOptions
 
 CheckServer::~CheckServer() { Stop(); }
 
+size_t CheckServer::range_hits() const { return cache_ ? cache_->commit_results()->range_hits() : 0; }
+
 void CheckServer::Stop() {
   if (stopping_.exchange(true)) return;
   // Wakes the workers blocked in accept() (Linux: EINVAL).

@@ -60,6 +60,8 @@ class CheckServer {
 
   // Hook runs served so far.
   int served() const { return served_.load(); }
+  // Judged ranges reused so far (check::RangeResult).
+  size_t range_hits() const;
 
  private:
   explicit CheckServer(CheckServerOptions options) : options_(std::move(options)) {}

@@ -46,14 +46,45 @@ std::shared_ptr<const check::CommitResult> SharedCommitResults::Find(const std::
   return it == map_.end() ? nullptr : it->second;
 }
 
+void SharedCommitResults::SwitchTo(const std::string& version) {
+  if (version == version_) return;
+  map_.clear();
+  ranges_.clear();
+  range_commits_ = 0;
+  version_ = version;
+}
+
 void SharedCommitResults::Put(const std::string& version, const std::string& oid,
                               std::shared_ptr<const check::CommitResult> result) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (version != version_ || map_.size() >= kMaxEntries) {
-    map_.clear();
-    version_ = version;
-  }
+  SwitchTo(version);
+  if (map_.size() >= kMaxEntries) map_.clear();
   map_[oid] = std::move(result);
+}
+
+std::shared_ptr<const check::RangeResult> SharedCommitResults::FindRange(const std::string& version,
+                                                                         const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (version != version_) return nullptr;
+  auto it = ranges_.find(key);
+  if (it == ranges_.end()) return nullptr;
+  ++range_hits_;
+  return it->second;
+}
+
+void SharedCommitResults::PutRange(const std::string& version, const std::string& key,
+                                   std::shared_ptr<const check::RangeResult> range) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SwitchTo(version);
+  size_t n = range->own.size() + 1;
+  if (range_commits_ + n > kMaxRangeCommits) {
+    ranges_.clear();
+    range_commits_ = 0;
+  }
+  auto [it, added] = ranges_.emplace(key, nullptr);
+  if (!added) range_commits_ -= it->second->own.size() + 1;
+  it->second = std::move(range);
+  range_commits_ += n;
 }
 
 std::shared_ptr<const check::CommitResult> PushCommitCache::Find(const std::string& commit) {

@@ -9,6 +9,7 @@
 // to one push (one thread).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,10 +34,26 @@ class SharedCommitResults {
   void Put(const std::string& version, const std::string& oid,
            std::shared_ptr<const check::CommitResult> result);
 
+  // Judged ranges (check::RangeResult), in memory only: a restart judges
+  // the first push on a pending branch whole again. At most this many
+  // commits held by the stored ranges; past it, the ranges start again.
+  static constexpr size_t kMaxRangeCommits = 300000;
+  std::shared_ptr<const check::RangeResult> FindRange(const std::string& version, const std::string& key);
+  void PutRange(const std::string& version, const std::string& key,
+                std::shared_ptr<const check::RangeResult> range);
+  // Pushes that found a judged range (for tests and the service log).
+  size_t range_hits() const { return range_hits_.load(); }
+
  private:
+  // Empties both maps when `version` is a new one. REQUIRES(mu_)
+  void SwitchTo(const std::string& version);
+
   std::mutex mu_;
   std::string version_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::shared_ptr<const check::CommitResult>> map_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::shared_ptr<const check::RangeResult>> ranges_;  // GUARDED_BY(mu_)
+  size_t range_commits_ = 0;  // GUARDED_BY(mu_): own commits of the ranges stored
+  std::atomic<size_t> range_hits_{0};
 };
 
 class PushCommitCache : public check::CommitCache {
@@ -47,6 +64,12 @@ class PushCommitCache : public check::CommitCache {
 
   std::shared_ptr<const check::CommitResult> Find(const std::string& commit) override;
   void Store(const std::string& commit, std::shared_ptr<const check::CommitResult> result) override;
+  std::shared_ptr<const check::RangeResult> FindRange(const std::string& key) override {
+    return shared_->FindRange(version_, key);
+  }
+  void StoreRange(const std::string& key, std::shared_ptr<const check::RangeResult> range) override {
+    shared_->PutRange(version_, key, std::move(range));
+  }
 
   // Writes the results computed during this push to the store (inside the
   // caller's transaction).

@@ -10,7 +10,9 @@ namespace {
 constexpr const char* kColumns =
     "id, repo, ref, old_oid, new_oid, identity, groups_json, method, claims_json, "
     "http_request_id, status, outcome, rules_json, findings_json, notes_json, "
-    "push_options_json, commits_json, upstream_base, quorum, review_users_json, "
+    "push_options_json, "
+    "coalesce((SELECT c.commits_json FROM request_commits c WHERE c.request_id = requests.id), '[]'), "
+    "upstream_base, quorum, review_users_json, "
     "review_groups_json, created_at, updated_at, expires_at, status_reason, upstream_moved, "
     "replay_attempts, next_attempt_at";
 
@@ -93,11 +95,14 @@ Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds) {
   ins.Bind(1, r.repo).Bind(2, r.ref).Bind(3, r.old_oid).Bind(4, r.new_oid).Bind(5, r.identity)
       .Bind(6, r.groups_json).Bind(7, r.method).Bind(8, r.claims_json).Bind(9, r.http_request_id)
       .Bind(10, r.outcome).Bind(11, r.rules_json).Bind(12, r.findings_json).Bind(13, r.notes_json)
-      .Bind(14, r.push_options_json).Bind(15, r.commits_json).Bind(16, r.upstream_base)
+      .Bind(14, r.push_options_json).Bind(15, "[]").Bind(16, r.upstream_base)
       .Bind(17, static_cast<int64_t>(r.quorum)).Bind(18, r.review_users_json)
       .Bind(19, r.review_groups_json).Bind(20, now).Bind(21, now).Bind(22, now + ttl_seconds);
   AG_RETURN_IF_ERROR(ins.Run().WithContext("insert request"));
   int64_t id = db.LastInsertId();
+  AG_ASSIGN_OR_RETURN(Stmt range, db.Prepare("INSERT INTO request_commits (request_id, commits_json) VALUES (?,?)"));
+  range.Bind(1, id).Bind(2, r.commits_json);
+  AG_RETURN_IF_ERROR(range.Run().WithContext("insert request commits"));
   AuditEvent e;
   e.kind = "request.created";
   e.actor = r.identity;
@@ -263,7 +268,8 @@ Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds) {
 }
 
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo) {
-  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("SELECT j.value, max(r.id) FROM requests r, json_each(r.commits_json) j "
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("SELECT j.value, max(r.id) FROM requests r JOIN request_commits c ON c.request_id = r.id, "
+                                          "json_each(c.commits_json) j "
                                           "WHERE r.status = 'rejected' AND r.repo = ? GROUP BY j.value"));
   st.Bind(1, repo);
   std::unordered_map<std::string, int64_t> out;
@@ -290,9 +296,10 @@ Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t reject
   std::vector<int64_t> ids;
   {
     AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
-        "SELECT DISTINCT a.id FROM requests x, json_each(x.commits_json) xc, requests a, "
-        "json_each(a.commits_json) ac WHERE x.id = ? AND a.repo = x.repo AND a.id <> x.id AND "
-        "a.status = 'approved' AND ac.value = xc.value ORDER BY a.id"));
+        "SELECT DISTINCT a.id FROM requests x, requests a JOIN request_commits c ON c.request_id = a.id, "
+        "json_each(c.commits_json) ac WHERE x.id = ?1 AND a.repo = x.repo AND a.id <> x.id AND "
+        "a.status = 'approved' AND ac.value IN (SELECT value FROM json_each((SELECT commits_json "
+        "FROM request_commits WHERE request_id = ?1))) ORDER BY a.id"));
     q.Bind(1, rejected_id);
     for (;;) {
       AG_ASSIGN_OR_RETURN(bool row, q.Step());

@@ -354,7 +354,7 @@ class GateModelTest : public LoopTest, public ::testing::WithParamInterface<uint
   std::vector<std::string> RecordedRange(int64_t id) const {
     CmdResult r =
         Cmd("sqlite3 -readonly " + dir_.path() +
-            "/data/agentgate.db 'SELECT commits_json FROM requests WHERE id=" + std::to_string(id) +
+            "/data/agentgate.db 'SELECT commits_json FROM request_commits WHERE request_id=" + std::to_string(id) +
             "'");
     EXPECT_EQ(r.rc, 0) << r.out;
     json j = json::parse(r.out, nullptr, false);

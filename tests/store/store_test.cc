@@ -71,6 +71,43 @@ TEST_F(StoreTest, LifecycleAndSupersede) {
   EXPECT_EQ((*pending)[0].id, b);
 }
 
+// A request's range lives in request_commits (schema 4); a store written by
+// schema 3 kept it in the request's row and is moved over on open, so the
+// ranges of old rejected requests still stick.
+TEST_F(StoreTest, RangesSurviveTheUpgradeFromTheRequestRow) {
+  int64_t a = Insert("refs/heads/agent/x", "0000", "aaaa");
+  ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "0000", "aaaa").ok());
+  ASSERT_TRUE(TransitionRequest(*db_, a, RequestStatus::kPending, RequestStatus::kRejected, "reviewer", "no", "request.rejected").ok());
+  // What schema 3 left on disk.
+  ASSERT_TRUE(db_->Exec("DROP TABLE request_commits").ok());
+  ASSERT_TRUE(db_->Exec("UPDATE requests SET commits_json = '[\"c1\",\"c2\"]'").ok());
+  ASSERT_TRUE(db_->Exec("PRAGMA user_version = 3").ok());
+  db_.reset();
+  auto db = Db::Open(dir_ + "/agentgate.db");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  db_ = std::move(db).value();
+  EXPECT_EQ(GetRequest(*db_, a)->commits_json, "[\"c1\",\"c2\"]");
+  auto rejected = RejectedCommits(*db_, "demo");
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_EQ(rejected->size(), 2u);
+  EXPECT_EQ(rejected->count("c2"), 1u);
+  // New requests keep their range outside the row.
+  Request r;
+  r.repo = "demo";
+  r.ref = "refs/heads/agent/y";
+  r.old_oid = "0000";
+  r.new_oid = "dddd";
+  r.commits_json = "[\"d1\"]";
+  auto b = InsertRequest(*db_, r, 3600);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(GetRequest(*db_, *b)->commits_json, "[\"d1\"]");
+  auto stmt = db_->Prepare("SELECT commits_json FROM requests WHERE id = ?");
+  ASSERT_TRUE(stmt.ok());
+  stmt->Bind(1, *b);
+  ASSERT_TRUE(*stmt->Step());
+  EXPECT_EQ(stmt->Text(0), "[]");
+}
+
 TEST_F(StoreTest, TransitionIsCompareAndSet) {
   int64_t a = Insert("refs/heads/agent/x", "0000", "aaaa");
   ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "0000", "aaaa").ok());
