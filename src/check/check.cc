@@ -412,6 +412,17 @@ bool RangeResult::Contains(const std::string& commit) const {
   return false;
 }
 
+void RangeResult::SetRecorded(const std::string& repo, int64_t request_id) const {
+  std::lock_guard<std::mutex> lock(recorded_mu_);
+  recorded_repo_ = repo;
+  recorded_id_ = request_id;
+}
+
+int64_t RangeResult::RecordedIn(const std::string& repo) const {
+  std::lock_guard<std::mutex> lock(recorded_mu_);
+  return recorded_repo_ == repo ? recorded_id_ : 0;
+}
+
 std::vector<std::string> RangeResult::Commits() const {
   std::vector<const RangeResult*> chain;
   for (const RangeResult* r = this; r; r = r->base.get()) chain.push_back(r);
@@ -621,6 +632,7 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
       return std::vector<RefDecision>{};
     }
     std::shared_ptr<const RangeResult> base = outer.empty() ? nullptr : outer.front();
+    d.range_base = base;
     if (base) d.commits = base->Commits();
     for (size_t c : walked) d.commits.push_back(commits[c].oid);
 
@@ -738,6 +750,7 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
     }
 
     // This tip's range, for the pushes that build on it.
+    if (base && walked.empty() && base->tip == tips[i]) d.range = base;
     if (store_ranges && !tips[i].empty() && !(base && walked.empty() && base->tip == tips[i])) {
       auto range = std::make_shared<RangeResult>();
       range->tip = tips[i];
@@ -780,6 +793,7 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
         range->base = nullptr;
         range->depth = 0;
       }
+      d.range = range;
       options.cache->StoreRange(tips[i] + " " + upstream_state, std::move(range));
     }
   }

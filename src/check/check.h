@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -44,6 +45,8 @@ struct Violation {
   std::string detail;   // "masked AKIA****", "12.0 MiB > 10.0 MiB", "-> ../../etc/passwd"
 };
 
+struct RangeResult;
+
 struct RefDecision {
   git::RefUpdate update;
   policy::Outcome outcome = policy::Outcome::kHold;
@@ -53,6 +56,10 @@ struct RefDecision {
   std::vector<scan::SkipNote> notes;   // what was not scanned, and why
   std::vector<std::string> commits;    // new commits of this ref, oldest first
   policy::ReviewRequirement review;    // who may approve (union of holding rules)
+  // With a CommitCache: this ref's range as kept for later pushes, and the
+  // judged range it was built on (its first `range_base->size` commits).
+  std::shared_ptr<const RangeResult> range;
+  std::shared_ptr<const RangeResult> range_base;
 };
 
 // What one commit brings, against each of its parents, under every rule of
@@ -85,6 +92,16 @@ struct RangeResult {
 
   bool Contains(const std::string& commit) const;
   std::vector<std::string> Commits() const;  // oldest first
+
+  // The request that recorded exactly this range (the hook sets it once the
+  // request is stored, so a push on top stores only its own commits), or 0.
+  void SetRecorded(const std::string& repo, int64_t request_id) const;
+  int64_t RecordedIn(const std::string& repo) const;
+
+ private:
+  mutable std::mutex recorded_mu_;
+  mutable std::string recorded_repo_;  // GUARDED_BY(recorded_mu_)
+  mutable int64_t recorded_id_ = 0;    // GUARDED_BY(recorded_mu_)
 };
 
 // Per-commit results of one policy and rule version. Implementations are

@@ -51,13 +51,13 @@ int RunPostReceiveWith(const HookOptions& options, const HookInvocation& invocat
       id = *landed;
     }
     for (int64_t old_id : superseded) {
-      Result<store::Request> old_request = store::GetRequest(*db, old_id);
+      Result<store::Request> old_request = store::GetRequest(*db, old_id, /*with_commits=*/false);
       if (!old_request.ok()) continue;
       Status s = git::PublishRequestState(repo->get(), old_id, "superseded", store::StateTip(*old_request),
                                           /*pin=*/false);
       if (!s.ok()) warn("cannot publish the state of request " + std::to_string(old_id), s);
     }
-    Result<store::Request> r = store::GetRequest(*db, id);
+    Result<store::Request> r = store::GetRequest(*db, id, /*with_commits=*/false);
     if (!r.ok()) {
       warn("cannot read request " + std::to_string(id), r.status());
       continue;

@@ -271,6 +271,17 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
         r.notes_json = notes.dump();
         r.push_options_json = options_json.dump();
         r.commits_json = OidList(d.commits);
+        r.commits_size = static_cast<int64_t>(d.commits.size());
+        r.commits_last = d.commits.empty() ? "" : d.commits.back();
+        // On a judged range this request's range is that range's request's
+        // plus its own commits: stored so (store/requests.h).
+        if (d.range_base && d.range_base->size > 0 && d.range_base->size <= d.commits.size()) {
+          r.commits_base = d.range_base->RecordedIn(ctx.repo->name);
+          r.commits_base_size = static_cast<int64_t>(d.range_base->size);
+          r.commits_base_last = d.commits[d.range_base->size - 1];
+          r.commits_own_json = OidList(std::vector<std::string>(
+              d.commits.begin() + static_cast<std::ptrdiff_t>(d.range_base->size), d.commits.end()));
+        }
         std::string upstream_ref = UpstreamRefFor(d.update.ref_name);
         Result<std::string> base = upstream_ref.empty()
                                        ? Result<std::string>(Status::NotFound(""))
@@ -318,6 +329,12 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
       if (!cached.ok()) return Refuse(out, cached.WithContext("the decision cannot be recorded"));
     }
     Status committed = tx.Commit();
+    if (committed.ok()) {
+      for (size_t i = 0; i < decisions->size(); ++i) {
+        const check::RefDecision& d = (*decisions)[i];
+        if (request_ids[i] && d.range) d.range->SetRecorded(ctx.repo->name, *request_ids[i]);
+      }
+    }
     if (!committed.ok()) return Refuse(out, committed.WithContext("the decision cannot be recorded"));
   }
 

@@ -10,9 +10,7 @@ namespace {
 constexpr const char* kColumns =
     "id, repo, ref, old_oid, new_oid, identity, groups_json, method, claims_json, "
     "http_request_id, status, outcome, rules_json, findings_json, notes_json, "
-    "push_options_json, "
-    "coalesce((SELECT c.commits_json FROM request_commits c WHERE c.request_id = requests.id), '[]'), "
-    "upstream_base, quorum, review_users_json, "
+    "push_options_json, commits_json, upstream_base, quorum, review_users_json, "
     "review_groups_json, created_at, updated_at, expires_at, status_reason, upstream_moved, "
     "replay_attempts, next_attempt_at";
 
@@ -100,8 +98,32 @@ Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds) {
       .Bind(19, r.review_groups_json).Bind(20, now).Bind(21, now).Bind(22, now + ttl_seconds);
   AG_RETURN_IF_ERROR(ins.Run().WithContext("insert request"));
   int64_t id = db.LastInsertId();
-  AG_ASSIGN_OR_RETURN(Stmt range, db.Prepare("INSERT INTO request_commits (request_id, commits_json) VALUES (?,?)"));
-  range.Bind(1, id).Bind(2, r.commits_json);
+  if (r.commits_size == 0 && r.commits_json.size() > 2) {  // callers other than the hook
+    auto list = nlohmann::json::parse(r.commits_json, nullptr, false);
+    if (list.is_array() && !list.empty()) {
+      r.commits_size = static_cast<int64_t>(list.size());
+      r.commits_last = list.back().is_string() ? list.back().get<std::string>() : "";
+    }
+  }
+  // The range: as its base's plus its own commits when the base is there
+  // and the chain not too deep, else whole.
+  int64_t depth = -1;
+  if (r.commits_base > 0) {
+    AG_ASSIGN_OR_RETURN(Stmt base, db.Prepare(
+        "SELECT c.depth FROM request_commits c JOIN requests b ON b.id = c.request_id "
+        "WHERE c.request_id = ? AND b.repo = ? AND c.size = ? AND c.last_commit = ?"));
+    base.Bind(1, r.commits_base).Bind(2, r.repo).Bind(3, r.commits_base_size).Bind(4, r.commits_base_last);
+    AG_ASSIGN_OR_RETURN(bool found, base.Step());
+    if (found && base.Int(0) + 1 <= kMaxRangeChain) depth = base.Int(0) + 1;
+  }
+  AG_ASSIGN_OR_RETURN(Stmt range, db.Prepare("INSERT INTO request_commits (request_id, base_request, depth, "
+                                             "size, last_commit, commits_json) VALUES (?,?,?,?,?,?)"));
+  range.Bind(1, id).Bind(4, r.commits_size).Bind(5, r.commits_last);
+  if (depth > 0) {
+    range.Bind(2, r.commits_base).Bind(3, depth).Bind(6, r.commits_own_json);
+  } else {
+    range.BindNull(2).Bind(3, int64_t{0}).Bind(6, r.commits_json);
+  }
   AG_RETURN_IF_ERROR(range.Run().WithContext("insert request commits"));
   AuditEvent e;
   e.kind = "request.created";
@@ -206,13 +228,49 @@ Status TransitionRequest(Db& db, int64_t id, RequestStatus from, RequestStatus t
   return AppendAudit(db, e).status();
 }
 
-Result<Request> GetRequest(Db& db, int64_t id) {
+Result<std::string> RequestCommits(Db& db, int64_t id) {
+  std::vector<std::string> parts;  // newest link first
+  int64_t at = id;
+  for (int link = 0; at > 0; ++link) {
+    if (link > kMaxRangeChain) return Status::Corruption("the range of request " + std::to_string(id) +
+                                                     " chains deeper than " + std::to_string(kMaxRangeChain));
+    AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare("SELECT base_request, commits_json FROM request_commits "
+                                           "WHERE request_id = ?"));
+    q.Bind(1, at);
+    AG_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) {
+      if (link == 0) return std::string("[]");
+      return Status::Corruption("the range of request " + std::to_string(id) + " names request " +
+                              std::to_string(at) + ", which has none");
+    }
+    at = q.IsNull(0) ? 0 : q.Int(0);
+    parts.push_back(q.Text(1));
+  }
+  if (parts.size() == 1) return std::move(parts.front());
+  std::string out = "[";
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    std::string_view inner(*it);
+    if (inner.size() < 2) continue;
+    inner = inner.substr(1, inner.size() - 2);  // without [ ]
+    if (inner.empty()) continue;
+    if (out.size() > 1) out += ',';
+    out += inner;
+  }
+  out += ']';
+  return out;
+}
+
+Result<Request> GetRequest(Db& db, int64_t id, bool with_commits) {
   AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(std::string("SELECT ") + kColumns +
                                          " FROM requests WHERE id=?"));
   q.Bind(1, id);
   AG_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return Status::NotFound("no request " + std::to_string(id));
-  return ReadRow(q);
+  Request r = ReadRow(q);
+  if (with_commits) {
+    AG_ASSIGN_OR_RETURN(r.commits_json, RequestCommits(db, id));
+  }
+  return r;
 }
 
 Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter) {
@@ -229,6 +287,9 @@ Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter) {
     AG_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back(ReadRow(q));
+  }
+  for (Request& r : out) {
+    AG_ASSIGN_OR_RETURN(r.commits_json, RequestCommits(db, r.id));
   }
   return out;
 }
@@ -268,9 +329,13 @@ Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds) {
 }
 
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo) {
-  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("SELECT j.value, max(r.id) FROM requests r JOIN request_commits c ON c.request_id = r.id, "
-                                          "json_each(c.commits_json) j "
-                                          "WHERE r.status = 'rejected' AND r.repo = ? GROUP BY j.value"));
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("WITH RECURSIVE chain(root, id) AS ("
+                                          "  SELECT r.id, r.id FROM requests r WHERE r.status = 'rejected' AND r.repo = ? "
+                                          "  UNION ALL SELECT chain.root, c.base_request FROM chain "
+                                          "  JOIN request_commits c ON c.request_id = chain.id WHERE c.base_request IS NOT NULL) "
+                                          "SELECT j.value, max(chain.root) FROM chain "
+                                          "JOIN request_commits c ON c.request_id = chain.id, json_each(c.commits_json) j "
+                                          "GROUP BY j.value"));
   st.Bind(1, repo);
   std::unordered_map<std::string, int64_t> out;
   while (true) {
@@ -296,10 +361,17 @@ Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t reject
   std::vector<int64_t> ids;
   {
     AG_ASSIGN_OR_RETURN(Stmt q, db.Prepare(
-        "SELECT DISTINCT a.id FROM requests x, requests a JOIN request_commits c ON c.request_id = a.id, "
-        "json_each(c.commits_json) ac WHERE x.id = ?1 AND a.repo = x.repo AND a.id <> x.id AND "
-        "a.status = 'approved' AND ac.value IN (SELECT value FROM json_each((SELECT commits_json "
-        "FROM request_commits WHERE request_id = ?1))) ORDER BY a.id"));
+        "WITH RECURSIVE "
+        "xs(id) AS (SELECT ?1 UNION ALL SELECT c.base_request FROM xs JOIN request_commits c "
+        "  ON c.request_id = xs.id WHERE c.base_request IS NOT NULL), "
+        "xc(oid) AS (SELECT j.value FROM xs JOIN request_commits c ON c.request_id = xs.id, "
+        "  json_each(c.commits_json) j), "
+        "ac(root, id) AS (SELECT a.id, a.id FROM requests a, requests x WHERE x.id = ?1 AND "
+        "  a.repo = x.repo AND a.id <> x.id AND a.status = 'approved' "
+        "  UNION ALL SELECT ac.root, c.base_request FROM ac JOIN request_commits c "
+        "  ON c.request_id = ac.id WHERE c.base_request IS NOT NULL) "
+        "SELECT DISTINCT ac.root FROM ac JOIN request_commits c ON c.request_id = ac.id, "
+        "json_each(c.commits_json) j WHERE j.value IN (SELECT oid FROM xc) ORDER BY ac.root"));
     q.Bind(1, rejected_id);
     for (;;) {
       AG_ASSIGN_OR_RETURN(bool row, q.Step());

@@ -43,7 +43,20 @@ struct Request {
   std::string findings_json = "[]";      // masked findings
   std::string notes_json = "[]";         // skip notes (binary, too large)
   std::string push_options_json = "[]";  // GIT_PUSH_OPTION_* values
-  std::string commits_json = "[]";       // new commit ids, oldest first
+  std::string commits_json = "[]";       // the range: commit ids upstream lacked, oldest first
+  // Added after the first version: for InsertRequest only (never filled on
+  // read). The range is commits_base's range plus commits_own_json: stored
+  // as that when commits_base holds one (at most kMaxRangeChain deep), so a
+  // push on a long pending branch writes its new commits, not the branch.
+  int64_t commits_base = 0;
+  std::string commits_own_json = "[]";
+  // What the caller knows of commits_base's range (its size and newest
+  // commit) and of this one's: a base whose stored range does not match is
+  // not used (the whole range is stored).
+  int64_t commits_base_size = 0;
+  std::string commits_base_last;
+  int64_t commits_size = 0;
+  std::string commits_last;
   std::string upstream_base;             // upstream value the replay leases on
   int quorum = 1;
   std::string review_users_json = "[]";
@@ -58,6 +71,14 @@ struct Request {
 // Inserts `r` as incoming (id and times filled in from `ttl_seconds`), with
 // an audit event "request.created". Returns the id.
 Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds);
+
+// Ranges stored as a base request plus their own commits chain at most this
+// deep; the next one is stored whole.
+inline constexpr int kMaxRangeChain = 32;
+
+// The range of request `id` (commits_json as a JSON array), put together
+// from its chain of bases. "[]" for a request without one.
+Result<std::string> RequestCommits(Db& db, int64_t id);
 
 // Called once the ref really moved (post-receive): the incoming request for
 // (repo, ref, old, new) becomes pending, or approved when its outcome is
@@ -74,7 +95,8 @@ Status TransitionRequest(Db& db, int64_t id, RequestStatus from, RequestStatus t
                          std::string_view actor, std::string_view reason,
                          std::string_view audit_kind);
 
-Result<Request> GetRequest(Db& db, int64_t id);
+// Without `with_commits`, commits_json is left "[]" (the range is not read).
+Result<Request> GetRequest(Db& db, int64_t id, bool with_commits = true);
 
 // The commit a request's refs point at (refs/agentgate/requests/<id> and
 // refs/agentgate/state/<id>/<status>): its new tip, or for a ref deletion the

@@ -95,17 +95,26 @@ CREATE TABLE commit_checks (
   PRIMARY KEY (version, oid)
 ) WITHOUT ROWID;
 )sql",
-    // 4: a request's range (commit ids, oldest first) in a row of its own.
-    // Every status change rewrites the request's row, and SQLite rewrites a
-    // row whole: with the range inside, landing, superseding, approving and
-    // replaying a request on a 10,000-commit pending branch each rewrote
-    // ~410 KB. requests.commits_json stays (always '[]' from now on).
+    // 4: a request's range (commit ids, oldest first) in a row of its own,
+    // as the range of an earlier request (base_request) plus its own commits
+    // when it extends one (store/requests.h, kMaxRangeChain). Every status
+    // change rewrites the request's row, and SQLite rewrites a row whole:
+    // with the range inside, landing, superseding, approving and replaying
+    // a request on a 10,000-commit pending branch each rewrote ~410 KB, and
+    // each push on it stored the whole branch again. requests.commits_json
+    // stays (always '[]' from now on).
     R"sql(
 CREATE TABLE request_commits (
   request_id   INTEGER PRIMARY KEY,
+  base_request INTEGER,
+  depth        INTEGER NOT NULL DEFAULT 0,
+  size         INTEGER NOT NULL DEFAULT 0,  -- commits in the whole range
+  last_commit  TEXT NOT NULL DEFAULT '',    -- the range's newest commit
   commits_json TEXT NOT NULL
 );
-INSERT INTO request_commits (request_id, commits_json) SELECT id, commits_json FROM requests;
+INSERT INTO request_commits (request_id, size, last_commit, commits_json)
+  SELECT id, json_array_length(commits_json), coalesce(json_extract(commits_json, '$[#-1]'), ''),
+         commits_json FROM requests;
 UPDATE requests SET commits_json = '[]';
 )sql",
 };

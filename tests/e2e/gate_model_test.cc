@@ -353,9 +353,12 @@ class GateModelTest : public LoopTest, public ::testing::WithParamInterface<uint
   // The commit ids the hook recorded for request `id` (the store is only read).
   std::vector<std::string> RecordedRange(int64_t id) const {
     CmdResult r =
-        Cmd("sqlite3 -readonly " + dir_.path() +
-            "/data/agentgate.db 'SELECT commits_json FROM request_commits WHERE request_id=" + std::to_string(id) +
-            "'");
+        Cmd("sqlite3 -readonly " + dir_.path() + "/data/agentgate.db '"
+            "WITH RECURSIVE ch(id, d) AS (SELECT " + std::to_string(id) + ", 0 UNION ALL "
+            "SELECT c.base_request, d + 1 FROM ch JOIN request_commits c ON c.request_id = ch.id "
+            "WHERE c.base_request IS NOT NULL) "
+            "SELECT json_group_array(value) FROM (SELECT j.value FROM ch JOIN request_commits c "
+            "ON c.request_id = ch.id, json_each(c.commits_json) j ORDER BY ch.d DESC, j.key)'");
     EXPECT_EQ(r.rc, 0) << r.out;
     json j = json::parse(r.out, nullptr, false);
     EXPECT_TRUE(j.is_array()) << r.out;

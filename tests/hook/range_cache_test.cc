@@ -10,6 +10,7 @@
 
 #include "hook/check_server.h"
 #include "hook/hook_fixture.h"
+#include "store/requests.h"
 
 namespace ag::testing {
 namespace {
@@ -181,6 +182,58 @@ TEST_F(RangeCacheTest, NewBranchAtAPendingTipCarriesItsRange) {
   EXPECT_TRUE(copy.protected_paths);
   EXPECT_EQ(copy.commits, Expected("agent/a", base_));
   EXPECT_GT(server_->range_hits(), hits);
+}
+
+// Each push on a pending branch stores its own commits on top of the request
+// before it, a chain at most store::kMaxRangeChain deep; every range reads
+// back whole.
+TEST_F(RangeCacheTest, PendingBranchRequestsStoreTheirOwnCommitsAndReadBackWhole) {
+  Branch("agent/one");
+  Write(".github/workflows/ci.yml", "on: push\n");
+  Commit("ci");
+  ASSERT_TRUE(PushHeld("agent/one").protected_paths);
+  const int pushes = store::kMaxRangeChain + 3;
+  for (int i = 0; i < pushes; ++i) {
+    Write("docs/n.md", "note " + std::to_string(i) + "\n");
+    Commit("note " + std::to_string(i));
+    Judged next = PushHeld("agent/one");
+    ASSERT_EQ(next.commits, Expected("HEAD", base_)) << "push " << i;
+  }
+  auto db = OpenDb();
+  ASSERT_TRUE(db);
+  auto st = db->Prepare("SELECT count(*), sum(base_request IS NULL), max(depth) FROM request_commits");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*st->Step());
+  EXPECT_EQ(st->Int(0), pushes + 1);
+  EXPECT_EQ(st->Int(1), 2);  // the first push, and the one past the deepest chain
+  EXPECT_EQ(st->Int(2), store::kMaxRangeChain);
+}
+
+// A rejected request whose range is stored on top of another's: its commits
+// below (the base's) stick too.
+TEST_F(RangeCacheTest, RejectingAChainedRequestRejectsTheCommitsBelowIt) {
+  Branch("agent/one");
+  Write("src/a.py", "a = 1\n");
+  Commit("a");
+  std::string a = Head();
+  PushHeld("agent/one");
+  Write("src/b.py", "b = 1\n");
+  Commit("b");
+  PushHeld("agent/one");
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  {
+    auto db = OpenDb();
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(store::TransitionRequest(*db, reqs[0].id, store::RequestStatus::kPending,
+                                         store::RequestStatus::kRejected, "reviewer", "no", "request.rejected")
+                    .ok());
+  }
+  // Only "a" again, on a new branch: held as a commit of the rejected request.
+  RunResult r = Push(a + ":refs/heads/agent/again");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(Requests()[0].rules_json.find("rejected-commits"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rejected request " + std::to_string(reqs[0].id)), std::string::npos) << r.output;
 }
 
 // A policy edit starts every judged range again (they are kept per check

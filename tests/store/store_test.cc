@@ -108,6 +108,67 @@ TEST_F(StoreTest, RangesSurviveTheUpgradeFromTheRequestRow) {
   EXPECT_EQ(stmt->Text(0), "[]");
 }
 
+// A range stored as a base request plus its own commits reads back whole,
+// and rejections see through the chain: a rejected base's commits stick in
+// every request built on it, and rejecting a base revokes approvals that
+// share its commits only through their own base.
+TEST_F(StoreTest, ChainedRangesReadBackWholeAndRejectionsSeeThroughThem) {
+  auto insert = [&](const std::string& ref, const std::string& full, int64_t base, const std::string& own,
+                    int64_t base_size, const std::string& base_last) {
+    Request r;
+    r.repo = "demo";
+    r.ref = ref;
+    r.old_oid = "0000";
+    r.new_oid = "n" + std::to_string(rand());
+    r.commits_json = full;
+    r.commits_base = base;
+    r.commits_own_json = own;
+    r.commits_base_size = base_size;
+    r.commits_base_last = base_last;
+    auto id = InsertRequest(*db_, r, 3600);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return *id;
+  };
+  int64_t a = insert("refs/heads/agent/a", "[\"c1\",\"c2\"]", 0, "[]", 0, "");
+  int64_t b = insert("refs/heads/agent/a", "[\"c1\",\"c2\",\"c3\"]", a, "[\"c3\"]", 2, "c2");
+  int64_t c = insert("refs/heads/agent/b", "[\"c1\",\"c2\",\"c3\",\"c4\"]", b, "[\"c4\"]", 3, "c3");
+  // A base that does not match what the caller knows of it is not used.
+  int64_t d = insert("refs/heads/agent/d", "[\"c1\",\"c2\",\"c9\"]", a, "[\"c9\"]", 2, "c1");
+  int64_t e = insert("refs/heads/agent/e", "[\"c7\"]", 0, "[]", 0, "");
+  EXPECT_EQ(*RequestCommits(*db_, c), "[\"c1\",\"c2\",\"c3\",\"c4\"]");
+  EXPECT_EQ(GetRequest(*db_, b)->commits_json, "[\"c1\",\"c2\",\"c3\"]");
+  EXPECT_EQ(GetRequest(*db_, d)->commits_json, "[\"c1\",\"c2\",\"c9\"]");
+  auto whole = [&](int64_t id) {
+    auto st = db_->Prepare("SELECT base_request IS NULL FROM request_commits WHERE request_id = ?");
+    EXPECT_TRUE(st.ok());
+    st->Bind(1, id);
+    auto row = st->Step();
+    EXPECT_TRUE(row.ok() && *row);
+    return st->Int(0) == 1;
+  };
+  EXPECT_FALSE(whole(c));  // chained
+  EXPECT_TRUE(whole(d));   // whole
+
+  for (int64_t id : {a, b, c, d, e}) {
+    ASSERT_TRUE(TransitionRequest(*db_, id, RequestStatus::kIncoming, RequestStatus::kPending, "t", "", "t").ok());
+  }
+  for (int64_t id : {c, d, e}) {
+    ASSERT_TRUE(TransitionRequest(*db_, id, RequestStatus::kPending, RequestStatus::kApproved, "t", "", "t").ok());
+  }
+  ASSERT_TRUE(TransitionRequest(*db_, a, RequestStatus::kPending, RequestStatus::kRejected, "r", "no", "t").ok());
+  auto revoked = RejectApprovedSharingCommits(*db_, a, "r");
+  ASSERT_TRUE(revoked.ok()) << revoked.status().ToString();
+  EXPECT_EQ(*revoked, (std::vector<int64_t>{c, d}));  // c through b's chain; e shares nothing
+  ASSERT_TRUE(TransitionRequest(*db_, b, RequestStatus::kPending, RequestStatus::kRejected, "r", "no", "t").ok());
+  auto rejected = RejectedCommits(*db_, "demo");
+  ASSERT_TRUE(rejected.ok());
+  // The newest rejected request holding each (c and d were revoked above).
+  EXPECT_EQ(rejected->at("c1"), d);
+  EXPECT_EQ(rejected->at("c3"), c);  // c holds it through b
+  EXPECT_EQ(rejected->at("c4"), c);
+  EXPECT_EQ(rejected->count("c7"), 0u);
+}
+
 TEST_F(StoreTest, TransitionIsCompareAndSet) {
   int64_t a = Insert("refs/heads/agent/x", "0000", "aaaa");
   ASSERT_TRUE(LandRequest(*db_, "demo", "refs/heads/agent/x", "0000", "aaaa").ok());
