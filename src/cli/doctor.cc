@@ -29,6 +29,7 @@
 #include "git/git.h"
 #include "policy/policy.h"
 #include "replay/credentials.h"
+#include "replay/github_app.h"
 #include "replay/remote.h"
 #include "review/workflow.h"
 #include "util/file.h"
@@ -158,6 +159,24 @@ void CheckRepo(Report& r, const config::Config& config, const config::RepoConfig
   }
   std::string where = replay::StripUserinfo(repo.upstream);
   Result<std::shared_ptr<const replay::Credential>> cred = replay::LoadCredential(repo);
+  if (repo.github_app) {
+    // Mint what the replay will ask for, and say what GitHub granted.
+    replay::Access push;
+    push.write = true;
+    Result<replay::MintedToken> minted =
+        replay::MintGithubAppToken(*repo.github_app, replay::RepositoryName(repo.upstream), push);
+    if (!minted.ok()) {
+      r.Fail("repo " + repo.name + ": " + minted.status().message(),
+             "see docs/replay.md \"GitHub App\" (the key is '" + repo.github_app->private_key + "')");
+      return;
+    }
+    std::string perms, repos;
+    for (const auto& [k, v] : minted->permissions) perms += (perms.empty() ? "" : ", ") + k + ": " + v;
+    for (const std::string& n : minted->repositories) repos += (repos.empty() ? "" : ", ") + n;
+    r.Ok("repo " + repo.name + ": GitHub App " + std::to_string(repo.github_app->app_id) + " minted a token for " +
+         (repos.empty() ? std::string("its installation's repositories") : repos) + " (" + perms + ")");
+    cred = minted->credential;
+  }
   if (!cred.ok()) {
     r.Fail("repo " + repo.name + ": credential '" + repo.credential + "': " +
                cred.status().message(),

@@ -1,6 +1,8 @@
 // `agentgate repo add NAME --upstream URL [--config FILE] [--path P]
 //                    [--credential NAME] [--credential-user U]
-//                    [--ssh-known-hosts FILE] [--sync-interval SECONDS]`
+//                    [--ssh-known-hosts FILE] [--sync-interval SECONDS]
+//                    [--github-app ID --github-installation ID --github-app-key NAME
+//                     [--github-api-url URL]]`
 //   creates the bare mirror of URL (https://, ssh://, file:// or a local
 //   path): HEAD as upstream's, hooks installed, push options advertised, a
 //   first fetch of upstream; then records the repo in the config file
@@ -66,7 +68,21 @@ int Hooks(const std::string& config_arg, const std::string& name) {
   return kExitOk;
 }
 
-int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_interval) {
+int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_interval,
+        const config::GithubAppConfig& app) {
+  if (app.app_id != 0 || app.installation_id != 0 || !app.private_key.empty()) {
+    if (app.app_id <= 0 || app.installation_id <= 0 || app.private_key.empty()) {
+      return Fail(Status::InvalidArgument(
+          "a GitHub App needs --github-app ID, --github-installation ID and --github-app-key NAME"));
+    }
+    if (!repo.credential.empty()) {
+      return Fail(Status::InvalidArgument("use --credential or a GitHub App, not both"));
+    }
+    if (app.api_url.rfind("https://", 0) != 0) {
+      return Fail(Status::InvalidArgument("--github-api-url must be an https:// URL"));
+    }
+    repo.github_app = app;
+  }
   std::error_code ec;
   std::string config_path = std::filesystem::absolute(config_arg, ec).lexically_normal().string();
   auto loaded = config::LoadConfig(config_path);
@@ -140,6 +156,12 @@ int RunRepo(int argc, char** argv) {
                   "HTTP Basic user name for the token (default x-access-token)");
   add->add_option("--ssh-known-hosts", repo.ssh_known_hosts, "known_hosts file for ssh upstreams");
   add->add_option("--sync-interval", sync_interval, "seconds between syncs (default 60, 0 = none)");
+  config::GithubAppConfig github;
+  add->add_option("--github-app", github.app_id, "replay and sync with tokens of this GitHub App (its id)");
+  add->add_option("--github-installation", github.installation_id, "the App's installation id");
+  add->add_option("--github-app-key", github.private_key,
+                  "the App's private key: credential name in $CREDENTIALS_DIRECTORY, or an absolute path");
+  add->add_option("--github-api-url", github.api_url, "GitHub API (default https://api.github.com)");
   CLI::App* hooks = app.add_subcommand("hooks", "rewrite the hooks of a configured repo's mirror");
   std::string hooks_name;
   hooks->add_option("name", hooks_name, "configured repo name")->required();
@@ -151,7 +173,7 @@ int RunRepo(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitError;
   }
   if (hooks->parsed()) return Hooks(config_path, hooks_name);
-  return Add(config_path, repo, sync_interval);
+  return Add(config_path, repo, sync_interval, github);
 }
 
 }  // namespace

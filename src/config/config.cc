@@ -88,7 +88,7 @@ class ConfigParser {
         root, "config",
         {"data_dir", "policy", "listen", "tls", "control_socket", "server_key_file",
          "git_http_backend", "webhook_url", "replay", "limits", "repos", "tokens", "oidc",
-         "identity_accounts"});
+         "identity_accounts", "github_app"});
     if (!top) return;
     ReadPath(*top, "data_dir", &c->data_dir, /*required_value=*/true);
     ReadPath(*top, "policy", &c->policy_path, true);
@@ -141,6 +141,7 @@ class ConfigParser {
       }
     }
     if (const Field* f = top->Get("limits")) ReadLimits(*f, &c->limits);
+    if (const Field* f = top->Get("github_app")) c->github_app = ReadGithubApp(*f);
     if (const Field* f = top->Get("repos")) ReadRepos(*f, c);
     // Repos without a path live under data_dir (known only now).
     for (RepoConfig& repo : c->repos) {
@@ -258,7 +259,8 @@ class ConfigParser {
     for (const YAML::Node& node : f.value) {
       std::optional<Map> m = r_.ReadMap(node, "repo",
                                         {"name", "path", "upstream", "credential",
-                                         "credential_user", "ssh_known_hosts", "sync_interval"});
+                                         "credential_user", "ssh_known_hosts", "sync_interval",
+                                         "github_app"});
       if (!m) continue;
       RepoConfig repo;
       if (const Field* n = r_.Require(*m, "name", "repo")) {
@@ -301,8 +303,61 @@ class ConfigParser {
       if (const Field* x = m->Get("sync_interval")) {
         if (auto d = r_.Duration(*x)) repo.sync_interval = *d;
       }
+      if (const Field* x = m->Get("github_app")) {
+        repo.github_app = ReadGithubApp(*x);
+        if (!repo.credential.empty()) {
+          r_.Report(x->key, "repo '" + repo.name + "': set credential or github_app, not both");
+        }
+      } else if (c->github_app && repo.credential.empty() && repo.upstream.rfind("https://", 0) == 0) {
+        repo.github_app = c->github_app;  // the top-level default
+      }
       if (!repo.name.empty()) c->repos.push_back(std::move(repo));
     }
+  }
+
+  std::optional<GithubAppConfig> ReadGithubApp(const Field& f) {
+    std::optional<Map> m = r_.ReadMap(f.value, "github_app",
+                                      {"app_id", "installation_id", "private_key", "api_url", "ca_file"});
+    if (!m) return std::nullopt;
+    GithubAppConfig g;
+    bool ok = true;
+    if (const Field* x = r_.Require(*m, "app_id", "github_app")) {
+      if (auto v = r_.Int(*x, 1, int64_t{1} << 53)) g.app_id = *v; else ok = false;
+    } else {
+      ok = false;
+    }
+    if (const Field* x = r_.Require(*m, "installation_id", "github_app")) {
+      if (auto v = r_.Int(*x, 1, int64_t{1} << 53)) g.installation_id = *v; else ok = false;
+    } else {
+      ok = false;
+    }
+    if (const Field* x = r_.Require(*m, "private_key", "github_app")) {
+      if (auto s = r_.String(*x)) {
+        if (s->empty() || (s->front() != '/' && s->find('/') != std::string::npos)) {
+          r_.Report(x->value, "github_app.private_key: expected a credential name (looked up in "
+                              "$CREDENTIALS_DIRECTORY) or an absolute path");
+          ok = false;
+        } else {
+          g.private_key = *s;
+        }
+      }
+    } else {
+      ok = false;
+    }
+    if (const Field* x = m->Get("api_url")) {
+      if (auto s = r_.String(*x)) {
+        if (s->rfind("https://", 0) != 0 || UrlHasPassword(*s)) {
+          r_.Report(x->value, "github_app.api_url must be an https:// URL without credentials");
+          ok = false;
+        } else {
+          g.api_url = *s;
+          while (!g.api_url.empty() && g.api_url.back() == '/') g.api_url.pop_back();
+        }
+      }
+    }
+    ReadPath(*m, "ca_file", &g.ca_file, false);
+    if (!ok) return std::nullopt;
+    return g;
   }
 
   void ReadTokens(const Field& f, Config* c) {
@@ -474,6 +529,21 @@ void EmitList(YAML::Emitter* out, const char* key, const std::vector<std::string
   *out << YAML::EndSeq;
 }
 
+bool SameApp(const GithubAppConfig& a, const GithubAppConfig& b) {
+  return a.app_id == b.app_id && a.installation_id == b.installation_id &&
+         a.private_key == b.private_key && a.api_url == b.api_url && a.ca_file == b.ca_file;
+}
+
+void EmitGithubApp(YAML::Emitter* out, const GithubAppConfig& g) {
+  *out << YAML::Key << "github_app" << YAML::Value << YAML::BeginMap;
+  *out << YAML::Key << "app_id" << YAML::Value << g.app_id;
+  *out << YAML::Key << "installation_id" << YAML::Value << g.installation_id;
+  *out << YAML::Key << "private_key" << YAML::Value << g.private_key;
+  *out << YAML::Key << "api_url" << YAML::Value << g.api_url;
+  if (!g.ca_file.empty()) *out << YAML::Key << "ca_file" << YAML::Value << g.ca_file;
+  *out << YAML::EndMap;
+}
+
 void EmitIfSet(YAML::Emitter* out, const char* key, const std::string& v) {
   if (!v.empty()) *out << YAML::Key << key << YAML::Value << v;
 }
@@ -558,6 +628,7 @@ Status SaveConfig(const Config& c, const std::string& path) {
         << policy::FormatSize(l.max_inflated_body_bytes);
     out << YAML::EndMap;
 
+    if (c.github_app) EmitGithubApp(&out, *c.github_app);
     if (!c.repos.empty()) {
       out << YAML::Key << "repos" << YAML::Value << YAML::BeginSeq;
       for (const RepoConfig& r : c.repos) {
@@ -572,6 +643,10 @@ Status SaveConfig(const Config& c, const std::string& path) {
         EmitIfSet(&out, "ssh_known_hosts", r.ssh_known_hosts);
         out << YAML::Key << "sync_interval" << YAML::Value
             << policy::FormatDuration(r.sync_interval);
+        // A repo that took the top-level default keeps taking it.
+        bool inherited = r.github_app && c.github_app && r.credential.empty() &&
+                         SameApp(*r.github_app, *c.github_app);
+        if (r.github_app && !inherited) EmitGithubApp(&out, *r.github_app);
         out << YAML::EndMap;
       }
       out << YAML::EndSeq;

@@ -11,12 +11,26 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "util/status.h"
 
 namespace ag::config {
+
+// A GitHub App that mints the replay's and sync's upstream tokens
+// (replay/github_app.h): installation tokens that live one hour and are
+// limited to the repo, instead of a long-lived token in a file.
+struct GithubAppConfig {
+  int64_t app_id = 0;           // the App's id ("iss" of its JWT)
+  int64_t installation_id = 0;  // its installation on the repo's owner
+  // The App's private key (PEM): a credential name or absolute path, as
+  // RepoConfig::credential.
+  std::string private_key;
+  std::string api_url = "https://api.github.com";  // GitHub Enterprise: https://HOST/api/v3
+  std::string ca_file;  // CA bundle for api_url (private CAs, tests); empty = system store
+};
 
 struct RepoConfig {
   std::string name;      // [A-Za-z0-9._-]+, served as /<name>.git
@@ -29,6 +43,10 @@ struct RepoConfig {
   std::string credential_user = "x-access-token";  // Basic user name for https tokens
   std::string ssh_known_hosts;  // path to a known_hosts file for ssh upstreams
   std::chrono::seconds sync_interval{60};  // 0 = no periodic sync
+  // Added after the first version: upstream tokens minted by a GitHub App
+  // (the repo's own, or the config's top-level github_app for a repo with
+  // an https upstream and no credential). Never together with credential.
+  std::optional<GithubAppConfig> github_app;
 };
 
 struct StaticTokenConfig {
@@ -104,6 +122,8 @@ struct Config {
   std::vector<OidcConfig> oidc;
   // Policy identity -> Unix account, for identities that are people (no self-approval).
   std::map<std::string, std::string> identity_accounts;
+  // The top-level github_app (the default for repos, see RepoConfig).
+  std::optional<GithubAppConfig> github_app;
 
   std::string db_path() const { return data_dir + "/agentgate.db"; }
   // Where agentgate-mirror's check server listens and the hooks look.

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <memory>
 #include <mutex>
 
@@ -41,9 +42,59 @@ void GlobalInit() {
 
 }  // namespace
 
+namespace {
+
+size_t Header(char* data, size_t size, size_t n, void* user) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
+  std::string line(data, size * n);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos && headers->size() < 64) {
+    std::string name = line.substr(0, colon);
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      value.pop_back();
+    }
+    (*headers)[name] = value.substr(0, 256);
+  }
+  return size * n;
+}
+
+struct SlistFree {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+// One request; `post` with a body, else GET.
+Result<HttpsResponse> Perform(const std::string& url, const std::vector<std::string>* headers,
+                              const std::string* post, const HttpsGetOptions& options);
+
+}  // namespace
+
 Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& options) {
+  AG_ASSIGN_OR_RETURN(HttpsResponse r, Perform(url, nullptr, nullptr, options));
+  if (r.status != 200) return Status::Unavailable(url + ": HTTP status " + std::to_string(r.status));
+  return std::move(r.body);
+}
+
+Result<HttpsResponse> HttpsPost(const std::string& url, const std::vector<std::string>& headers,
+                                const std::string& body, const HttpsGetOptions& options) {
+  return Perform(url, &headers, &body, options);
+}
+
+namespace {
+
+Result<HttpsResponse> Perform(const std::string& url, const std::vector<std::string>* headers,
+                              const std::string* post, const HttpsGetOptions& options) {
   if (url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("refusing to fetch a non-https URL: " + url);
+  }
+  HttpsResponse response;
+  std::unique_ptr<curl_slist, SlistFree> list;
+  if (headers) {
+    curl_slist* l = nullptr;
+    for (const std::string& h : *headers) l = curl_slist_append(l, h.c_str());
+    list.reset(l);
   }
   GlobalInit();
   std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
@@ -75,6 +126,12 @@ Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& opti
       curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
       curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error) == CURLE_OK &&
       curl_easy_setopt(c, CURLOPT_USERAGENT, "agentgate") == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Header) == CURLE_OK &&
+      curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers) == CURLE_OK &&
+      (!list || curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get()) == CURLE_OK) &&
+      (!post || (curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->c_str()) == CURLE_OK &&
+                 curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                                  static_cast<curl_off_t>(post->size())) == CURLE_OK)) &&
       (!options.abort ||
        (curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Progress) == CURLE_OK &&
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, options.abort) == CURLE_OK &&
@@ -90,10 +147,10 @@ Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& opti
   if (rc != CURLE_OK) {
     return Status::Unavailable(url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
   }
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  if (code != 200) return Status::Unavailable(url + ": HTTP status " + std::to_string(code));
-  return std::move(sink.body);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  response.body = std::move(sink.body);
+  return response;
 }
 
+}  // namespace
 }  // namespace ag::identity

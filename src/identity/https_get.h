@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -29,5 +31,16 @@ struct HttpsGetOptions {
 // other status codes, ResourceExhausted past max_bytes, InvalidArgument for a
 // URL that is not https://.
 Result<std::string> HttpsGet(const std::string& url, const HttpsGetOptions& options);
+
+// Added after the first version: one request with a body, for APIs (the
+// GitHub App token endpoint). Every status code is returned (the caller
+// names the failure); Unavailable only when no response came.
+struct HttpsResponse {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names; the last value of each
+};
+Result<HttpsResponse> HttpsPost(const std::string& url, const std::vector<std::string>& headers,
+                                const std::string& body, const HttpsGetOptions& options);
 
 }  // namespace ag::identity

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "replay/github_app.h"
 #include "util/file.h"
 
 namespace ag::replay {
@@ -144,6 +145,17 @@ Result<std::string> CredentialPath(const std::string& name) {
                                    "(use systemd LoadCredential= or an absolute path)");
   }
   return std::string(dir) + "/" + name;
+}
+
+Result<std::string> ReadCredentialFile(const std::string& name) {
+  AG_ASSIGN_OR_RETURN(std::string path, CredentialPath(name));
+  return ReadSecretFile(path);
+}
+
+Result<std::shared_ptr<const Credential>> LoadCredential(const config::RepoConfig& repo,
+                                                         const Access& access) {
+  if (repo.github_app) return GithubAppToken(repo, access);
+  return LoadCredential(repo);
 }
 
 Result<std::shared_ptr<const Credential>> LoadCredential(const config::RepoConfig& repo) {

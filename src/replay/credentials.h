@@ -54,6 +54,19 @@ Result<std::string> CredentialPath(const std::string& name);
 // the content.
 Result<std::shared_ptr<const Credential>> LoadCredential(const config::RepoConfig& repo);
 
+// What an upstream connection will do; a GitHub App token is asked for just
+// that (replay/github_app.h). Static credentials ignore it.
+struct Access {
+  bool write = false;      // push (contents: write); else fetch (contents: read)
+  bool workflows = false;  // the push changes .github/workflows/ (workflows: write)
+};
+Result<std::shared_ptr<const Credential>> LoadCredential(const config::RepoConfig& repo,
+                                                         const Access& access);
+
+// The content of credential `name` (CredentialPath), checked as every
+// credential file is (not readable by group or other). Wipe it after use.
+Result<std::string> ReadCredentialFile(const std::string& name);
+
 // True for ssh:// URLs and scp-like user@host:path.
 bool IsSshUrl(std::string_view url);
 

@@ -131,6 +131,55 @@ Status OnUpstreamError(Job& j, const config::Config& config, const Status& err,
   }
 }
 
+// True when a commit between `base` (upstream's value; zero: none) and
+// `tip` changes .github/workflows/: GitHub refuses such a push from a token
+// without workflows: write. Unknown (history unreadable, or past 100,000
+// commits) counts as true.
+bool ChangesWorkflows(git_repository* repo, const std::string& base, const std::string& tip) {
+  auto workflows = [&](const git_oid& commit_id, git_oid* out) -> int {  // 1 found, 0 none, -1 error
+    git_commit* c = nullptr;
+    if (git_commit_lookup(&c, repo, &commit_id) != 0) return -1;
+    git::CommitPtr commit(c);
+    git_tree* t = nullptr;
+    if (git_commit_tree(&t, c) != 0) return -1;
+    git::TreePtr tree(t);
+    git_tree_entry* e = nullptr;
+    int rc = git_tree_entry_bypath(&e, t, ".github/workflows");
+    if (rc == GIT_ENOTFOUND) return 0;
+    if (rc != 0) return -1;
+    *out = *git_tree_entry_id(e);
+    git_tree_entry_free(e);
+    return 1;
+  };
+  git_revwalk* w = nullptr;
+  if (git_revwalk_new(&w, repo) != 0) return true;
+  git::RevwalkPtr walk(w);
+  auto tip_id = git::ParseOid(tip);
+  if (!tip_id.ok() || git_revwalk_push(w, &*tip_id) != 0) return true;
+  if (!git::IsZeroOid(base)) {
+    auto base_id = git::ParseOid(base);
+    if (!base_id.ok() || git_revwalk_hide(w, &*base_id) != 0) return true;
+  }
+  git_oid id;
+  for (int n = 0; git_revwalk_next(&id, w) == 0; ++n) {
+    if (n >= 100000) return true;
+    git_oid mine{};
+    int has = workflows(id, &mine);
+    if (has < 0) return true;
+    git_commit* c = nullptr;
+    if (git_commit_lookup(&c, repo, &id) != 0) return true;
+    git::CommitPtr commit(c);
+    unsigned parents = git_commit_parentcount(c);
+    if (parents == 0 && has) return true;
+    for (unsigned i = 0; i < parents; ++i) {
+      git_oid theirs{};
+      int had = workflows(*git_commit_parent_id(c, i), &theirs);
+      if (had < 0 || had != has || (has && !git_oid_equal(&mine, &theirs))) return true;
+    }
+  }
+  return false;
+}
+
 // The lease: connect, compare upstream's value, push on the same connection.
 Status Handle(Job& j, const config::Config& config, const std::function<int64_t(int)>& backoff) {
   const std::string zero(git::kZeroOid);
@@ -143,8 +192,19 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
       return Fail(j, "the mirror does not hold the approved commit at " + pinned);
     }
   }
-  auto cred = LoadCredential(j.rc);
-  if (!cred.ok()) return Fail(j, "upstream credential: " + cred.status().message());
+  Access access;
+  access.write = true;
+  access.workflows = !deletion && ChangesWorkflows(j.repo, base, j.r.new_oid);
+  auto cred = LoadCredential(j.rc, access);
+  if (!cred.ok()) {
+    // A GitHub App that cannot mint now (unreachable, rate limited, key
+    // refused) is retried per replay.*; a credential file that cannot be
+    // read is an admin's fix.
+    if (j.rc.github_app && cred.status().code() == Code::kUnavailable) {
+      return RetryLater(j, config, cred.status().message(), backoff);
+    }
+    return Fail(j, "upstream credential: " + cred.status().message());
+  }
   SessionOptions so;
   so.ssh_known_hosts = j.rc.ssh_known_hosts;
   so.io_timeout = config.replay_io_timeout;

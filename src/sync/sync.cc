@@ -148,7 +148,7 @@ Result<SyncResult> SyncRepo(const config::Config& config, const config::RepoConf
                             store::Db* db) {
   if (repo.upstream.empty()) return Status::FailedPrecondition("repo " + repo.name + " has no upstream");
   AG_ASSIGN_OR_RETURN(git::RepoPtr mirror, git::OpenRepo(MirrorPath(config, repo)));
-  AG_ASSIGN_OR_RETURN(auto cred, replay::LoadCredential(repo));
+  AG_ASSIGN_OR_RETURN(auto cred, replay::LoadCredential(repo, replay::Access{}));
   replay::SessionOptions so;
   so.ssh_known_hosts = repo.ssh_known_hosts;
   so.io_timeout = config.replay_io_timeout;

@@ -201,7 +201,16 @@ void ExpectSame(const Config& a, const Config& b) {
     EXPECT_EQ(a.repos[i].credential_user, b.repos[i].credential_user);
     EXPECT_EQ(a.repos[i].ssh_known_hosts, b.repos[i].ssh_known_hosts);
     EXPECT_EQ(a.repos[i].sync_interval, b.repos[i].sync_interval);
+    ASSERT_EQ(a.repos[i].github_app.has_value(), b.repos[i].github_app.has_value()) << a.repos[i].name;
+    if (a.repos[i].github_app) {
+      EXPECT_EQ(a.repos[i].github_app->app_id, b.repos[i].github_app->app_id);
+      EXPECT_EQ(a.repos[i].github_app->installation_id, b.repos[i].github_app->installation_id);
+      EXPECT_EQ(a.repos[i].github_app->private_key, b.repos[i].github_app->private_key);
+      EXPECT_EQ(a.repos[i].github_app->api_url, b.repos[i].github_app->api_url);
+      EXPECT_EQ(a.repos[i].github_app->ca_file, b.repos[i].github_app->ca_file);
+    }
   }
+  EXPECT_EQ(a.github_app.has_value(), b.github_app.has_value());
   ASSERT_EQ(a.tokens.size(), b.tokens.size());
   for (size_t i = 0; i < a.tokens.size(); ++i) {
     EXPECT_EQ(a.tokens[i].identity, b.tokens[i].identity);
@@ -290,6 +299,44 @@ struct BadCase {
   const char* expected;  // "LINE:COL: message part"
 };
 
+// A GitHub App per repo, or the top-level one for every https repo without
+// a credential of its own; saved as it was written.
+TEST(ConfigTest, GithubAppPerRepoAndAsTheDefault) {
+  TempDir dir;
+  std::string path = dir.Write("agentgate.yaml", R"(
+data_dir: /srv/ag
+github_app: {app_id: 11, installation_id: 22, private_key: app-key}
+repos:
+  - {name: inherits, upstream: "https://github.com/o/inherits.git"}
+  - {name: own, upstream: "https://github.com/o/own.git",
+     github_app: {app_id: 33, installation_id: 44, private_key: /etc/k.pem, api_url: "https://ghe.example/api/v3/"}}
+  - {name: token, upstream: "https://github.com/o/token.git", credential: upstream-token}
+  - {name: ssh, upstream: "ssh://git@github.com/o/ssh.git", credential: /etc/ssh-key}
+)");
+  Result<std::shared_ptr<const Config>> c = LoadConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const Config& cfg = **c;
+  ASSERT_EQ(cfg.repos.size(), 4u);
+  ASSERT_TRUE(cfg.repos[0].github_app);
+  EXPECT_EQ(cfg.repos[0].github_app->app_id, 11);
+  EXPECT_EQ(cfg.repos[0].github_app->installation_id, 22);
+  EXPECT_EQ(cfg.repos[0].github_app->private_key, "app-key");
+  EXPECT_EQ(cfg.repos[0].github_app->api_url, "https://api.github.com");
+  ASSERT_TRUE(cfg.repos[1].github_app);
+  EXPECT_EQ(cfg.repos[1].github_app->app_id, 33);
+  EXPECT_EQ(cfg.repos[1].github_app->api_url, "https://ghe.example/api/v3");
+  EXPECT_FALSE(cfg.repos[2].github_app);  // its own token
+  EXPECT_FALSE(cfg.repos[3].github_app);  // ssh
+  std::string saved = dir.path() + "/saved.yaml";
+  ASSERT_TRUE(SaveConfig(cfg, saved).ok());
+  Result<std::shared_ptr<const Config>> again = LoadConfig(saved);
+  ASSERT_TRUE(again.ok()) << again.status().message() << "\n" << *ReadFile(saved);
+  ExpectSame(cfg, **again);
+  // The inheriting repo keeps inheriting (no copy of the default in it).
+  std::string text = *ReadFile(saved);
+  EXPECT_EQ(text.find("app_id: 11"), text.rfind("app_id: 11")) << text;
+}
+
 TEST(ConfigTest, ProblemsHavePositions) {
   const BadCase cases[] = {
       {"data_dri: /x\n", "1:1: unknown key 'data_dri' in config"},
@@ -352,6 +399,14 @@ TEST(ConfigTest, ProblemsHavePositions) {
       {"identity_accounts: [a]\n", "1:20: identity_accounts: expected a mapping"},
       {"data_dir: /x\ndata_dir: /y\n", "2:1: duplicate key 'data_dir' in config"},
       {"listen: [\n", "YAML syntax error"},
+      {"repos:\n  - {name: a, credential: t, github_app: {app_id: 1, installation_id: 2, private_key: k}}\n",
+       "2:30: repo 'a': set credential or github_app, not both"},
+      {"github_app: {app_id: 0, installation_id: 2, private_key: k}\n", "1:22: app_id: 0 is out of range"},
+      {"github_app: {app_id: 1, private_key: k}\n", "1:13: github_app: missing required key 'installation_id'"},
+      {"github_app: {app_id: 1, installation_id: 2, private_key: a/b}\n",
+       "1:58: github_app.private_key: expected a credential name"},
+      {"github_app: {app_id: 1, installation_id: 2, private_key: k, api_url: 'http://x'}\n",
+       "1:70: github_app.api_url must be an https:// URL"},
   };
   for (const BadCase& c : cases) {
     Result<std::shared_ptr<const Config>> r = ParseConfig(c.yaml, "bad.yaml");
@@ -381,7 +436,7 @@ TEST(ConfigTest, ReportsEveryProblem) {
   EXPECT_EQ(r.status().message(),
             "bad.yaml:1:1: unknown key 'bogus' in config (expected one of: data_dir, policy, "
             "listen, tls, control_socket, server_key_file, git_http_backend, webhook_url, "
-            "replay, limits, repos, tokens, oidc, identity_accounts)\n"
+            "replay, limits, repos, tokens, oidc, identity_accounts, github_app)\n"
             "bad.yaml:2:9: listen: expected host:port or [v6]:port, got 'x'\n"
             "bad.yaml:4:12: repo name '..' must match [A-Za-z0-9._-]+ and not start with '.'");
 }

@@ -1,0 +1,54 @@
+// Upstream tokens minted by a GitHub App (config::GithubAppConfig), for the
+// replay and sync: an RS256 JWT signed with the App's private key buys, from
+// POST {api_url}/app/installations/{id}/access_tokens, an installation token
+// limited to the one repository and to what the connection does
+// (contents: read for a fetch, contents: write for a push, plus
+// workflows: write only for a push that changes .github/workflows/). Tokens
+// live one hour; each is kept in memory until 5 minutes before it expires
+// (half its life, when GitHub gives less than 10 minutes) and never written
+// to disk, a log, argv, an environment or the database.
+//
+// Failures are Unavailable (the replay retries per replay.*) with a message
+// for the admin: a refused JWT (wrong or revoked key, clock skew), an App not
+// installed on the repository, a suspended App or missing permission, a
+// rate limit and when it resets. Messages never hold the key, a JWT or a token.
+//
+// Thread-safety: GithubAppToken may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "replay/credentials.h"
+#include "util/status.h"
+
+namespace ag::replay {
+
+// A token for `repo` (which has github_app set) good for `access`: from
+// the cache, or minted now.
+Result<std::shared_ptr<const Credential>> GithubAppToken(const config::RepoConfig& repo,
+                                                         const Access& access);
+
+// What one minting got (agentgate doctor prints it; the token is not kept).
+struct MintedToken {
+  std::shared_ptr<const Credential> credential;
+  std::chrono::system_clock::time_point expires_at;
+  std::map<std::string, std::string> permissions;  // e.g. contents -> write
+  std::vector<std::string> repositories;           // full names
+};
+Result<MintedToken> MintGithubAppToken(const config::GithubAppConfig& app, const std::string& repository,
+                                       const Access& access);
+
+// The App's JWT ({"iat": now - 60, "exp": now + 540, "iss": app_id}, RS256)
+// from a PEM RSA private key. InvalidArgument for a key that is not RSA.
+Result<std::string> GithubAppJwt(int64_t app_id, const std::string& private_key_pem,
+                                 std::chrono::system_clock::time_point now);
+
+// "owner/name.git" URL -> "name": the repository a token is limited to.
+std::string RepositoryName(const std::string& upstream_url);
+
+}  // namespace ag::replay
