@@ -164,7 +164,7 @@ void CheckRepo(Report& r, const config::Config& config, const config::RepoConfig
     replay::Access push;
     push.write = true;
     Result<replay::MintedToken> minted =
-        replay::MintGithubAppToken(*repo.github_app, replay::RepositoryName(repo.upstream), push);
+        replay::MintGithubAppToken(*repo.github_app, replay::RepositoryFullName(repo.upstream), push);
     if (!minted.ok()) {
       r.Fail("repo " + repo.name + ": " + minted.status().message(),
              "see docs/replay.md \"GitHub App\" (the key is '" + repo.github_app->private_key + "')");

@@ -78,9 +78,9 @@ int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_int
     if (!repo.credential.empty()) {
       return Fail(Status::InvalidArgument("use --credential or a GitHub App, not both"));
     }
-    if (app.api_url.rfind("https://", 0) != 0) {
-      return Fail(Status::InvalidArgument("--github-api-url must be an https:// URL"));
-    }
+    Status valid = config::ValidateGithubApp(app);
+    if (valid.ok()) valid = config::GithubAppServes(app, repo.upstream);
+    if (!valid.ok()) return Fail(valid);
     repo.github_app = app;
   }
   std::error_code ec;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <utility>
 
@@ -77,6 +78,74 @@ bool UrlHasPassword(std::string_view url) {
   if (at == std::string_view::npos) return false;
   return authority.substr(0, at).find(':') != std::string_view::npos;
 }
+
+// scheme, lower-case host (no port, no userinfo) and path of a URL; empty
+// host when it has none.
+struct UrlParts {
+  std::string scheme, host, path;
+};
+UrlParts SplitUrl(std::string_view url) {
+  UrlParts p;
+  size_t colon = url.find("://");
+  if (colon == std::string_view::npos) return p;
+  p.scheme = std::string(url.substr(0, colon));
+  std::string_view rest = url.substr(colon + 3);
+  size_t slash = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, slash);
+  p.path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) authority = authority.substr(at + 1);
+  if (!authority.empty() && authority.front() == '[') {
+    p.host = std::string(authority.substr(0, authority.find(']') + 1));
+  } else {
+    p.host = std::string(authority.substr(0, authority.find(':')));
+  }
+  for (char& c : p.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return p;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+Status ValidateGithubApp(const GithubAppConfig& app) {
+  if (app.app_id <= 0 || app.installation_id <= 0) {
+    return Status::InvalidArgument("github_app: app_id and installation_id must be positive");
+  }
+  if (app.private_key.empty() || (app.private_key.front() != '/' && app.private_key.find('/') != std::string::npos)) {
+    return Status::InvalidArgument("github_app.private_key: expected a credential name (looked up in "
+                                   "$CREDENTIALS_DIRECTORY) or an absolute path");
+  }
+  UrlParts api = SplitUrl(app.api_url);
+  bool printable = std::all_of(app.api_url.begin(), app.api_url.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
+  });
+  if (api.scheme != "https" || api.host.empty() || !printable ||
+      app.api_url.find_first_of("?#@") != std::string::npos || app.api_url.back() == '/') {
+    return Status::InvalidArgument("github_app.api_url must be an https:// URL without credentials, query, "
+                                   "fragment or trailing '/'");
+  }
+  return Status::Ok();
+}
+
+Status GithubAppServes(const GithubAppConfig& app, const std::string& upstream) {
+  UrlParts up = SplitUrl(upstream);
+  if (IsLoopback(up.host) && (up.scheme == "https" || up.scheme == "http")) return Status::Ok();
+  if (up.scheme != "https") {
+    return Status::InvalidArgument("github_app needs an https:// upstream (its tokens are HTTP Basic passwords)");
+  }
+  UrlParts api = SplitUrl(app.api_url);
+  std::string expected = api.host == "api.github.com" ? "github.com" : api.host;
+  if (up.host != expected) {
+    return Status::InvalidArgument("github_app of " + app.api_url + " mints tokens for " + expected +
+                                   ", not for the upstream's host " + up.host);
+  }
+  return Status::Ok();
+}
+
+namespace {
 
 class ConfigParser {
  public:
@@ -307,9 +376,12 @@ class ConfigParser {
         repo.github_app = ReadGithubApp(*x);
         if (!repo.credential.empty()) {
           r_.Report(x->key, "repo '" + repo.name + "': set credential or github_app, not both");
+        } else if (repo.github_app) {
+          Status serves = GithubAppServes(*repo.github_app, repo.upstream);
+          if (!serves.ok()) r_.Report(x->key, "repo '" + repo.name + "': " + serves.message());
         }
-      } else if (c->github_app && repo.credential.empty() && repo.upstream.rfind("https://", 0) == 0) {
-        repo.github_app = c->github_app;  // the top-level default
+      } else if (c->github_app && repo.credential.empty() && GithubAppServes(*c->github_app, repo.upstream).ok()) {
+        repo.github_app = c->github_app;  // the top-level default, for its host only
       }
       if (!repo.name.empty()) c->repos.push_back(std::move(repo));
     }
@@ -346,12 +418,17 @@ class ConfigParser {
     }
     if (const Field* x = m->Get("api_url")) {
       if (auto s = r_.String(*x)) {
-        if (s->rfind("https://", 0) != 0 || UrlHasPassword(*s)) {
-          r_.Report(x->value, "github_app.api_url must be an https:// URL without credentials");
+        GithubAppConfig probe;
+        probe.app_id = probe.installation_id = 1;
+        probe.private_key = "k";
+        probe.api_url = *s;
+        while (probe.api_url.size() > 8 && probe.api_url.back() == '/') probe.api_url.pop_back();
+        Status valid = ValidateGithubApp(probe);
+        if (!valid.ok()) {
+          r_.Report(x->value, std::string(valid.message()).substr(0, 200));
           ok = false;
         } else {
-          g.api_url = *s;
-          while (!g.api_url.empty() && g.api_url.back() == '/') g.api_url.pop_back();
+          g.api_url = probe.api_url;
         }
       }
     }
@@ -645,7 +722,8 @@ Status SaveConfig(const Config& c, const std::string& path) {
             << policy::FormatDuration(r.sync_interval);
         // A repo that took the top-level default keeps taking it.
         bool inherited = r.github_app && c.github_app && r.credential.empty() &&
-                         SameApp(*r.github_app, *c.github_app);
+                         SameApp(*r.github_app, *c.github_app) &&
+                         GithubAppServes(*c.github_app, r.upstream).ok();
         if (r.github_app && !inherited) EmitGithubApp(&out, *r.github_app);
         out << YAML::EndMap;
       }

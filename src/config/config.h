@@ -134,6 +134,14 @@ struct Config {
   const RepoConfig* FindRepo(const std::string& name) const;
 };
 
+// Whether `app` may serve `upstream`: an https:// URL on the GitHub host of
+// app.api_url (api.github.com -> github.com, https://HOST/api/v3 -> HOST), or
+// http(s) on the loopback interface (local tests). An App's token goes to no
+// other host. OK or InvalidArgument saying why.
+Status GithubAppServes(const GithubAppConfig& app, const std::string& upstream);
+// The shape checks of a github_app block (ids, private_key, api_url).
+Status ValidateGithubApp(const GithubAppConfig& app);
+
 // Loads and validates the file. Errors are InvalidArgument with one
 // "FILE:LINE:COL: message" line per problem. Relative paths in the file are
 // resolved against the file's folder.

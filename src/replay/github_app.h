@@ -13,7 +13,8 @@
 // installed on the repository, a suspended App or missing permission, a
 // rate limit and when it resets. Messages never hold the key, a JWT or a token.
 //
-// Thread-safety: GithubAppToken may be called from any thread.
+// Thread-safety: every function may be called from any thread; one minting
+// per repository and permission set at a time, none holding up another's.
 #pragma once
 
 #include <chrono>
@@ -40,15 +41,30 @@ struct MintedToken {
   std::map<std::string, std::string> permissions;  // e.g. contents -> write
   std::vector<std::string> repositories;           // full names
 };
-Result<MintedToken> MintGithubAppToken(const config::GithubAppConfig& app, const std::string& repository,
-                                       const Access& access);
+// `full_name` is "owner/name" (or "name"); GitHub's token must list that
+// one repository. On a rate limit, *rate_limited_until (when given) is set
+// to when it resets.
+Result<MintedToken> MintGithubAppToken(const config::GithubAppConfig& app, const std::string& full_name,
+                                       const Access& access,
+                                       std::chrono::system_clock::time_point* rate_limited_until = nullptr);
 
 // The App's JWT ({"iat": now - 60, "exp": now + 540, "iss": app_id}, RS256)
 // from a PEM RSA private key. InvalidArgument for a key that is not RSA.
 Result<std::string> GithubAppJwt(int64_t app_id, const std::string& private_key_pem,
                                  std::chrono::system_clock::time_point now);
 
-// "owner/name.git" URL -> "name": the repository a token is limited to.
+// "https://host/owner/name.git?x#y" -> "name": the repository a token is
+// limited to; RepositoryFullName gives "owner/name" ("name" when the path
+// has one segment).
 std::string RepositoryName(const std::string& upstream_url);
+std::string RepositoryFullName(const std::string& upstream_url);
+
+// While GitHub rate-limits this App (a mint answered so), the time it resets;
+// epoch when it does not. The replay waits for it without using an attempt.
+std::chrono::system_clock::time_point GithubAppBlockedUntil(const config::RepoConfig& repo);
+
+// Drops the cached token of `repo` for `access`: upstream refused it (the
+// App was uninstalled, or its token revoked, before the token's expiry).
+void ForgetGithubAppToken(const config::RepoConfig& repo, const Access& access);
 
 }  // namespace ag::replay

@@ -7,6 +7,7 @@
 
 #include "git/git.h"
 #include "replay/credentials.h"
+#include "replay/github_app.h"
 #include "replay/remote.h"
 #include "store/requests.h"
 #include "util/log.h"
@@ -115,6 +116,29 @@ Status RetryLater(Job& j, const config::Config& config, const std::string& error
   return Status::Ok();
 }
 
+// Waits for GitHub's rate limit to reset: back to approved, due at `until`,
+// without using one of replay.max_attempts.
+Status WaitForRateLimit(Job& j, std::chrono::system_clock::time_point until, const std::string& reason) {
+  int64_t next = std::chrono::duration_cast<std::chrono::seconds>(until.time_since_epoch()).count() + 1;
+  {
+    store::Transaction tx(j.db);
+    AG_RETURN_IF_ERROR(tx.status());
+    AG_ASSIGN_OR_RETURN(store::Stmt upd, j.db.Prepare(
+        "UPDATE requests SET next_attempt_at=? WHERE id=? AND status='replaying'"));
+    upd.Bind(1, next).Bind(2, j.r.id);
+    AG_RETURN_IF_ERROR(upd.Run());
+    AG_RETURN_IF_ERROR(store::TransitionRequest(j.db, j.r.id, RequestStatus::kReplaying, RequestStatus::kApproved,
+                                                j.options.actor, "waiting: " + reason, "replay.attempt"));
+    AG_RETURN_IF_ERROR(tx.Commit());
+  }
+  Status pub = git::PublishRequestState(j.repo, j.r.id, "approved", store::StateTip(j.r), false);
+  if (!pub.ok()) LogWarn("replay.publish_failed", {{"id", std::to_string(j.r.id)}, {"error", pub.message()}});
+  ++j.stats.retried;
+  LogWarn("replay.rate_limited", {{"id", std::to_string(j.r.id)}, {"repo", j.r.repo},
+                                  {"next_in_s", std::to_string(next - store::NowSeconds())}});
+  return Status::Ok();
+}
+
 // Decides what an upstream error means for the request.
 Status OnUpstreamError(Job& j, const config::Config& config, const Status& err,
                        const std::function<int64_t(int)>& backoff) {
@@ -201,6 +225,10 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
     // refused) is retried per replay.*; a credential file that cannot be
     // read is an admin's fix.
     if (j.rc.github_app && cred.status().code() == Code::kUnavailable) {
+      auto until = GithubAppBlockedUntil(j.rc);
+      if (until > std::chrono::system_clock::now()) {
+        return WaitForRateLimit(j, until, std::string(cred.status().message()));
+      }
       return RetryLater(j, config, cred.status().message(), backoff);
     }
     return Fail(j, "upstream credential: " + cred.status().message());
@@ -209,6 +237,13 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
   so.ssh_known_hosts = j.rc.ssh_known_hosts;
   so.io_timeout = config.replay_io_timeout;
   auto session = UpstreamSession::Connect(j.repo, j.rc.upstream, *cred, GIT_DIRECTION_PUSH, so);
+  if (!session.ok() && j.rc.github_app && session.status().code() == Code::kUnauthenticated) {
+    // A token GitHub revoked before its expiry (App uninstalled, key
+    // rotated): mint a new one on the next attempt.
+    ForgetGithubAppToken(j.rc, access);
+    return RetryLater(j, config, "upstream refused the GitHub App's token; a new one is minted next time",
+                      backoff);
+  }
   if (!session.ok()) return OnUpstreamError(j, config, session.status(), backoff);
   const std::string actual = (*session)->RefOr0(j.r.ref);
   if (actual == j.r.new_oid) return Done(j, /*pushed=*/false);

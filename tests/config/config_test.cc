@@ -308,15 +308,17 @@ data_dir: /srv/ag
 github_app: {app_id: 11, installation_id: 22, private_key: app-key}
 repos:
   - {name: inherits, upstream: "https://github.com/o/inherits.git"}
-  - {name: own, upstream: "https://github.com/o/own.git",
+  - {name: own, upstream: "https://ghe.example/o/own.git",
      github_app: {app_id: 33, installation_id: 44, private_key: /etc/k.pem, api_url: "https://ghe.example/api/v3/"}}
   - {name: token, upstream: "https://github.com/o/token.git", credential: upstream-token}
   - {name: ssh, upstream: "ssh://git@github.com/o/ssh.git", credential: /etc/ssh-key}
+  - {name: elsewhere, upstream: "https://gitlab.example/o/elsewhere.git"}
 )");
   Result<std::shared_ptr<const Config>> c = LoadConfig(path);
   ASSERT_TRUE(c.ok()) << c.status().message();
   const Config& cfg = **c;
-  ASSERT_EQ(cfg.repos.size(), 4u);
+  ASSERT_EQ(cfg.repos.size(), 5u);
+  EXPECT_FALSE(cfg.repos[4].github_app);  // GitHub's tokens go to GitHub only
   ASSERT_TRUE(cfg.repos[0].github_app);
   EXPECT_EQ(cfg.repos[0].github_app->app_id, 11);
   EXPECT_EQ(cfg.repos[0].github_app->installation_id, 22);
@@ -402,6 +404,13 @@ TEST(ConfigTest, ProblemsHavePositions) {
       {"repos:\n  - {name: a, credential: t, github_app: {app_id: 1, installation_id: 2, private_key: k}}\n",
        "2:30: repo 'a': set credential or github_app, not both"},
       {"github_app: {app_id: 0, installation_id: 2, private_key: k}\n", "1:22: app_id: 0 is out of range"},
+      {"repos:\n  - {name: a, upstream: 'https://gitlab.example/o/a.git', github_app: {app_id: 1, "
+       "installation_id: 2, private_key: k}}\n",
+       "2:59: repo 'a': github_app of https://api.github.com mints tokens for github.com, not for the upstream's "
+       "host gitlab.example"},
+      {"repos:\n  - {name: a, upstream: 'http://github.com/o/a.git', github_app: {app_id: 1, "
+       "installation_id: 2, private_key: k}}\n",
+       "repo 'a': github_app needs an https:// upstream"},
       {"github_app: {app_id: 1, private_key: k}\n", "1:13: github_app: missing required key 'installation_id'"},
       {"github_app: {app_id: 1, installation_id: 2, private_key: a/b}\n",
        "1:58: github_app.private_key: expected a credential name"},

@@ -189,17 +189,52 @@ TEST_F(ReplayGithubAppTest, AnAppNotInstalledAndARateLimitAreNamed) {
   EXPECT_NE(env.Get(id).status_reason.find("is not installed where asked"), std::string::npos)
       << env.Get(id).status_reason;
 
+  // Rate limited: the replay waits for the reset without using an attempt,
+  // and asks GitHub nothing before it.
   UseApp(env);
   Set("rate_limited", "1");
+  Set("rate_reset_in", "2");
   ReplayWorker limited(env.config());
+  int attempts = env.Get(id).replay_attempts;
   RunOnce(limited, &log);
   store::Request r = env.Get(id);
   EXPECT_EQ(r.status, RequestStatus::kApproved);
   EXPECT_NE(r.status_reason.find("rate limited by GitHub until "), std::string::npos) << r.status_reason;
-
+  EXPECT_EQ(r.replay_attempts, attempts);
+  EXPECT_GT(r.next_attempt_at, store::NowSeconds());
+  size_t asked = Mints().size();
+  RunOnce(limited, &log);  // not due yet
+  EXPECT_EQ(Mints().size(), asked);
   Set("rate_limited", "0");
-  RunOnce(limited, &log);
+  ASSERT_TRUE(ag::testing::WaitFor([&] {
+    std::string ignored;
+    RunOnce(limited, &ignored);
+    return env.Get(id).status != RequestStatus::kApproved;
+  }));
   EXPECT_EQ(env.Get(id).status, RequestStatus::kReplayed) << env.Get(id).status_reason;
+}
+
+// A token GitHub revoked before its expiry (here: the upstream stops taking
+// it) is dropped and a new one minted on the next attempt.
+TEST_F(ReplayGithubAppTest, ATokenRevokedEarlyIsReplacedOnTheNextAttempt) {
+  ReplayEnv env(up_.url(), up_.repo().path(), "not-a-valid-token");
+  UseApp(env);
+  std::string log;
+  ReplayWorker w(env.config());
+  std::string c = env.Commit("", "a.txt", "one\n");
+  int64_t id = env.Approve("refs/heads/main", up_.seed_head(), c);
+  RunOnce(w, &log);
+  ASSERT_EQ(env.Get(id).status, RequestStatus::kReplayed) << env.Get(id).status_reason;
+  ag::testing::WriteFile(up_.root() + "/htpasswd", "");  // revoked upstream
+  std::string c2 = env.Commit(c, "b.txt", "two\n");
+  int64_t id2 = env.Approve("refs/heads/main", c, c2);
+  RunOnce(w, &log);
+  EXPECT_EQ(env.Get(id2).status, RequestStatus::kApproved);
+  EXPECT_NE(env.Get(id2).status_reason.find("refused the GitHub App's token"), std::string::npos)
+      << env.Get(id2).status_reason;
+  RunOnce(w, &log);
+  EXPECT_EQ(env.Get(id2).status, RequestStatus::kReplayed) << env.Get(id2).status_reason;
+  EXPECT_EQ(Issued().size(), 2u);
 }
 
 TEST_F(ReplayGithubAppTest, OnlyAPushThatChangesWorkflowsAsksForWorkflowsWrite) {

@@ -118,7 +118,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if status == 403 and log.get("rate_limited"):
             self.send_header("X-RateLimit-Remaining", "0")
-            self.send_header("X-RateLimit-Reset", str(int(time.time()) + 60))
+            reset_in = int(read(os.path.join(ARGS.dir, "rate_reset_in"), "60"))
+            self.send_header("X-RateLimit-Reset", str(int(time.time()) + reset_in))
         self.end_headers()
         self.wfile.write(body)
         log["status"] = status
