@@ -633,6 +633,13 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
     }
     std::shared_ptr<const RangeResult> base = outer.empty() ? nullptr : outer.front();
     d.range_base = base;
+    // The inspection budget covers the whole range, judged ranges included
+    // (fail closed, as the walk does for the commits it reads).
+    if (base && base->size + walked.size() > options.inspect.max_commits) {
+      return Status::ResourceExhausted("the range of " + u.ref_name + " holds more than " +
+                                       std::to_string(options.inspect.max_commits) +
+                                       " commits upstream lacks; inspection refused");
+    }
     if (base) d.commits = base->Commits();
     for (size_t c : walked) d.commits.push_back(commits[c].oid);
 

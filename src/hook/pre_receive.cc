@@ -231,6 +231,24 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
                                              "fetch and push again"));
         }
       }
+      // A rejection that came while this push was checked: its commits are
+      // judged again (rejections stick), so the push is refused for now.
+      Result<std::unordered_map<std::string, int64_t>> now_rejected = store::RejectedCommits(*db, ctx.repo->name);
+      if (!now_rejected.ok()) {
+        return Refuse(out, now_rejected.status().WithContext("rejected requests cannot be read"));
+      }
+      if (*now_rejected != check_options.rejected_commits) {
+        for (const check::RefDecision& d : *decisions) {
+          for (const std::string& c : d.commits) {
+            auto it = now_rejected->find(c);
+            if (it != now_rejected->end() && !check_options.rejected_commits.count(c)) {
+              return Refuse(out, Status::Conflict("request " + std::to_string(it->second) + ", which holds commit " +
+                                                 c.substr(0, 12) + " of this push, was rejected while the push "
+                                                 "was checked; push again to have it judged with that rejection"));
+            }
+          }
+        }
+      }
     }
     json groups_json = ctx.groups;
     json options_json = *push_options;

@@ -367,23 +367,30 @@ Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t reject
         "xc(oid) AS (SELECT j.value FROM xs JOIN request_commits c ON c.request_id = xs.id, "
         "  json_each(c.commits_json) j), "
         "ac(root, id) AS (SELECT a.id, a.id FROM requests a, requests x WHERE x.id = ?1 AND "
-        "  a.repo = x.repo AND a.id <> x.id AND a.status = 'approved' "
+        "  a.repo = x.repo AND a.id <> x.id AND a.status IN ('approved', 'incoming') "
         "  UNION ALL SELECT ac.root, c.base_request FROM ac JOIN request_commits c "
         "  ON c.request_id = ac.id WHERE c.base_request IS NOT NULL) "
-        "SELECT DISTINCT ac.root FROM ac JOIN request_commits c ON c.request_id = ac.id, "
+        "SELECT DISTINCT ac.root, (SELECT status FROM requests WHERE id = ac.root) FROM ac "
+        "JOIN request_commits c ON c.request_id = ac.id, "
         "json_each(c.commits_json) j WHERE j.value IN (SELECT oid FROM xc) ORDER BY ac.root"));
     q.Bind(1, rejected_id);
+    std::vector<std::pair<int64_t, bool>> found;  // id, incoming
     for (;;) {
       AG_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      ids.push_back(q.Int(0));
+      found.emplace_back(q.Int(0), q.Text(1) == "incoming");
     }
-  }
-  for (int64_t id : ids) {
-    AG_RETURN_IF_ERROR(TransitionRequest(db, id, RequestStatus::kApproved, RequestStatus::kRejected, actor,
-                                         "holds commits of request " + std::to_string(rejected_id) +
-                                             ", rejected after this approval; push again for a new review",
-                                         "request.rejected"));
+    for (const auto& [id, incoming] : found) {
+      // An incoming request was judged before this rejection (its push is
+      // landing now): it must not become approved or pending unmarked.
+      AG_RETURN_IF_ERROR(TransitionRequest(
+          db, id, incoming ? RequestStatus::kIncoming : RequestStatus::kApproved, RequestStatus::kRejected, actor,
+          "holds commits of request " + std::to_string(rejected_id) +
+              (incoming ? ", rejected while this push was checked" : ", rejected after this approval") +
+              "; push again for a new review",
+          "request.rejected"));
+      ids.push_back(id);
+    }
   }
   return ids;
 }

@@ -118,10 +118,11 @@ Result<std::vector<Request>> ListRequests(Db& db, const RequestFilter& filter);
 Result<std::optional<int64_t>> ChainedRequest(Db& db, std::string_view repo, std::string_view ref,
                                               std::string_view old_oid);
 
-// Rejections stick: approved requests (not yet replaying) of the same repo
-// whose range shares a commit with the just-rejected request `rejected_id`
-// are rejected too (reason names it), in the caller's transaction: an
-// approval given before the rejection must not carry a rejected commit
+// Rejections stick: approved requests (not yet replaying) and incoming ones
+// (judged, their push still landing) of the same repo whose range shares a
+// commit with the just-rejected request `rejected_id` are rejected too
+// (reason names it), in the caller's transaction: an approval given, or a
+// push judged, before the rejection must not carry a rejected commit
 // upstream. Returns their ids.
 Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t rejected_id,
                                                           std::string_view actor);

@@ -167,6 +167,17 @@ TEST_F(StoreTest, ChainedRangesReadBackWholeAndRejectionsSeeThroughThem) {
   EXPECT_EQ(rejected->at("c3"), c);  // c holds it through b
   EXPECT_EQ(rejected->at("c4"), c);
   EXPECT_EQ(rejected->count("c7"), 0u);
+
+  // A push judged before a rejection and still landing (incoming) is
+  // rejected with it, so it never becomes approved unmarked.
+  int64_t f = insert("refs/heads/agent/f", "[\"c7\",\"c8\"]", 0, "[]", 0, "");
+  ASSERT_TRUE(TransitionRequest(*db_, e, RequestStatus::kApproved, RequestStatus::kRejected, "r", "no", "t").ok());
+  auto also = RejectApprovedSharingCommits(*db_, e, "r");
+  ASSERT_TRUE(also.ok()) << also.status().ToString();
+  EXPECT_EQ(*also, (std::vector<int64_t>{f}));
+  EXPECT_EQ(GetRequest(*db_, f)->status, RequestStatus::kRejected);
+  EXPECT_EQ(LandRequest(*db_, "demo", "refs/heads/agent/f", "0000", GetRequest(*db_, f)->new_oid).status().code(),
+            Code::kNotFound);
 }
 
 TEST_F(StoreTest, TransitionIsCompareAndSet) {
