@@ -213,7 +213,20 @@ Status Handle(Job& j, const config::Config& config, const std::function<int64_t(
   if (!deletion) {
     auto pin = git::ResolveRef(j.repo, pinned);
     if (!pin.ok() || *pin != j.r.new_oid) {
-      return Fail(j, "the mirror does not hold the approved commit at " + pinned);
+      // post-receive pins a request just after landing it: a policy-approved
+      // request can be picked up in between. The pushed ref still at the
+      // commit is the same proof; pin it here.
+      auto at = git::ResolveRef(j.repo, j.r.ref);
+      bool pinned_now = at.ok() && *at == j.r.new_oid &&
+                        git::SetRef(j.repo, pinned, j.r.new_oid,
+                                    "agentgate: request " + std::to_string(j.r.id) + " pinned by the replay")
+                            .ok();
+      if (!pinned_now) {
+        if (store::NowSeconds() - j.r.updated_at < 60) {
+          return RetryLater(j, config, "the approved commit is not pinned at " + pinned + " yet", backoff);
+        }
+        return Fail(j, "the mirror does not hold the approved commit at " + pinned);
+      }
     }
   }
   Access access;

@@ -55,6 +55,31 @@ TEST_F(ReplayHttpTest, ApprovedRequestReachesUpstream) {
   EXPECT_EQ(again->handled(), 0);
 }
 
+// Found by gate_model_test: the worker can pick up a policy-approved request
+// between post-receive landing it and pinning it. The pushed ref at the
+// commit is the same proof: the worker pins it and replays. Without either,
+// a request just landed waits; an old one fails.
+TEST_F(ReplayHttpTest, RequestPickedUpBeforeItsPinIsPinnedByTheWorker) {
+  ReplayEnv env(up_.url(), up_.repo().path(), up_.token());
+  std::string c = env.Commit("", "a.txt", "early\n");
+  int64_t id = env.Approve("refs/heads/agent/early", std::string(git::kZeroOid), c);
+  const std::string pin = "refs/agentgate/requests/" + std::to_string(id);
+  ag::testing::Cmd("git --git-dir=" + env.mirror() + " update-ref -d " + pin);
+  ag::testing::Cmd("git --git-dir=" + env.mirror() + " update-ref refs/heads/agent/early " + c);
+  ReplayWorker w(env.config());
+  ASSERT_TRUE(w.RunOnce().ok());
+  EXPECT_EQ(env.Get(id).status, RequestStatus::kReplayed) << env.Get(id).status_reason;
+  EXPECT_EQ(up_.repo().Ref("refs/heads/agent/early"), c);
+  EXPECT_EQ(env.mirror_repo().Ref(pin), c);
+
+  std::string d = env.Commit("", "b.txt", "nothing holds it\n");
+  int64_t id2 = env.Approve("refs/heads/agent/none", std::string(git::kZeroOid), d);
+  ag::testing::Cmd("git --git-dir=" + env.mirror() + " update-ref -d refs/agentgate/requests/" + std::to_string(id2));
+  ASSERT_TRUE(w.RunOnce().ok());
+  EXPECT_EQ(env.Get(id2).status, RequestStatus::kApproved);  // waits: post-receive may still pin it
+  EXPECT_EQ(up_.repo().Ref("refs/heads/agent/none"), "");
+}
+
 TEST_F(ReplayHttpTest, NewBranchWithZeroBaseIsCreated) {
   ReplayEnv env(up_.url(), up_.repo().path(), up_.token());
   std::string c = env.Commit("", "b.txt", "branch\n");
