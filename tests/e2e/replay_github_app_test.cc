@@ -258,6 +258,29 @@ TEST_F(ReplayGithubAppTest, OnlyAPushThatChangesWorkflowsAsksForWorkflowsWrite) 
   EXPECT_EQ(mints[1]["permissions"], json({{"contents", "write"}}));
 }
 
+// `agentgate doctor` mints a token and says what GitHub granted; a key
+// GitHub no longer takes is a FAIL line that names it.
+TEST_F(ReplayGithubAppTest, DoctorMintsAndListsWhatGithubGranted) {
+  ReplayEnv env(up_.url(), up_.repo().path(), "not-a-valid-token");
+  UseApp(env);
+  const std::string config = env.path("agentgate.yaml");
+  config::Config saved = *env.config();
+  saved.replay_backoff_max = std::chrono::seconds(1);  // the test env's 0 is not a valid file value
+  saved.policy_path = std::string(AG_SOURCE_DIR) + "/policies/default.yaml";
+  ASSERT_TRUE(config::SaveConfig(saved, config).ok());
+  auto doctor = [&] {
+    return Cmd(std::string(AG_BIN_DIR) + "/agentgate doctor --config " + config + " 2>&1").out;
+  };
+  std::string ok = doctor();
+  EXPECT_NE(ok.find("ok: repo demo: GitHub App 4242 minted a token for agentgate-test/upstream (contents: write)"),
+            std::string::npos)
+      << ok;
+  ASSERT_EQ(Cmd("cp " + dir_.path() + "/other.pub " + dir_.path() + "/public.pem").rc, 0);
+  std::string bad = doctor();
+  EXPECT_NE(bad.find("FAIL: repo demo: GitHub App 4242: GitHub refused the App's JWT"), std::string::npos) << bad;
+  for (const std::string& t : Issued()) EXPECT_EQ((ok + bad).find(t), std::string::npos);
+}
+
 // Sync fetches with a token that may only read.
 TEST_F(ReplayGithubAppTest, SyncFetchesWithAReadOnlyToken) {
   ReplayEnv env(up_.url(), up_.repo().path(), "not-a-valid-token");
