@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/control_command.h"
+#include "util/display.h"
 
 namespace ag::cli {
 namespace {
@@ -36,8 +37,11 @@ int RunApprove(int argc, char** argv) {
                          {"new", new_oid}, {"comment", comment}},
                         &rc);
   if (!result) return rc;
-  std::printf("%s\n  %s %s..%s\n", result->value("message", "approved").c_str(), ref.c_str(),
-              old_oid.substr(0, 12).c_str(), new_oid.substr(0, 12).c_str());
+  // The message and the ref can carry what an agent chose (a ref name with
+  // bidi controls): shown, not obeyed.
+  std::printf("%s\n  %s %s..%s\n", EscapeForTerminal(result->value("message", "approved")).c_str(),
+              EscapeForTerminal(ref).c_str(), EscapeForTerminal(old_oid.substr(0, 12)).c_str(),
+              EscapeForTerminal(new_oid.substr(0, 12)).c_str());
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/control_command.h"
+#include "util/display.h"
 
 namespace ag::cli {
 namespace {
@@ -26,7 +27,7 @@ int RunReject(int argc, char** argv) {
   int rc = 0;
   auto result = cmd.Call({{"cmd", "reject"}, {"id", cmd.id()}, {"reason", reason}}, &rc);
   if (!result) return rc;
-  std::printf("%s\n", result->value("message", "rejected").c_str());
+  std::printf("%s\n", EscapeForTerminal(result->value("message", "rejected")).c_str());
   return kExitOk;
 }
 

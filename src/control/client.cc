@@ -14,6 +14,7 @@
 
 #include "control/protocol.h"
 #include "review/workflow.h"
+#include "util/display.h"
 #include "util/file.h"
 
 namespace ag::control {
@@ -131,7 +132,7 @@ int ReportResponseError(const char* command, const nlohmann::json& response) {
   Status s = StatusFromResponse(response);
   bool refused = response.is_object() && response.value("refused", false);
   const char* kind = refused ? "refused" : "error";
-  std::fprintf(stderr, "agentgate %s: %s: %s\n", command, kind, s.message().c_str());
+  std::fprintf(stderr, "agentgate %s: %s: %s\n", command, kind, EscapeForTerminal(s.message()).c_str());
   return refused ? 1 : 2;
 }
 
@@ -147,7 +148,7 @@ std::optional<nlohmann::json> CallForCli(const char* command, const std::string&
   Result<nlohmann::json> response = Call(*socket, request);
   if (!response.ok()) {
     // Transport failures are system errors, whatever their code.
-    std::fprintf(stderr, "agentgate %s: %s\n", command, response.status().message().c_str());
+    std::fprintf(stderr, "agentgate %s: %s\n", command, EscapeForTerminal(response.status().message()).c_str());
     *exit_code = 2;
     return std::nullopt;
   }

@@ -121,6 +121,12 @@ TEST_F(ReviewDisplayTest, HostileBytesAreShownNotObeyed) {
   std::string line = log.substr(at, log.find('\n', at) - at);
   ExpectNothingRaw("review.pending log line", line);
   EXPECT_NE(line.find("u{202e}"), std::string::npos) << line;
+
+  // What approve prints back (the server's message and the ref) is escaped too.
+  CmdResult approve = Agentgate("approve 1");
+  ASSERT_EQ(approve.rc, 0) << approve.out;
+  ExpectNothingRaw("approve", approve.out);
+  EXPECT_NE(approve.out.find("refs/heads/agent/rev\\u{202e}txt"), std::string::npos) << approve.out;
 }
 
 // Chat apps act on "<!channel>": the webhook text shows it instead.
