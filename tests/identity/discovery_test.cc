@@ -249,6 +249,11 @@ TEST_F(DiscoveryTest, AHangingIssuerBlocksNoVerify) {
   // All of that while the fetch hangs (the fetch's own timeouts are 5 s + 10 s).
   EXPECT_FALSE(issuer->WaitForFetches(std::chrono::milliseconds(0)));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  // The fetch thread picks the queued fetch up when it is scheduled (CI found
+  // it not yet started under load): one fetch, however many tokens asked.
+  for (int i = 0; i < 300 && issuer->fetch_count() < 2u; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(issuer->fetch_count(), 2u);
   server_.Resume();
   // Destroying the issuer mid-fetch aborts the transfer (no 10 s join).
