@@ -1,5 +1,7 @@
 #include "store/audit.h"
 
+#include <sqlite3.h>
+
 #include "util/crypto.h"
 
 namespace ag::store {
@@ -17,6 +19,16 @@ std::string AuditHash(const AuditEvent& e) {
 }
 
 Result<int64_t> AppendAudit(Db& db, AuditEvent e) {
+  // The read of the last link and the insert must be one write transaction:
+  // outside the caller's, take one (another process appending in between
+  // would otherwise make this insert collide on seq).
+  if (sqlite3_get_autocommit(db.raw())) {
+    Transaction tx(db);
+    AG_RETURN_IF_ERROR(tx.status());
+    AG_ASSIGN_OR_RETURN(int64_t seq, AppendAudit(db, std::move(e)));
+    AG_RETURN_IF_ERROR(tx.Commit());
+    return seq;
+  }
   AG_ASSIGN_OR_RETURN(Stmt last, db.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
   AG_ASSIGN_OR_RETURN(bool row, last.Step());
   e.seq = row ? last.Int(0) + 1 : 1;
