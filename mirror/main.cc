@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -19,6 +20,9 @@
 #include "sync/sync.h"
 
 int main(int argc, char** argv) {
+  // Before any thread: libgit2's commits call mktime, which reloads the time
+  // zone on every call while TZ is unset (hook/check_server.cc). Same zone.
+  if (!std::getenv("TZ")) ::setenv("TZ", ":/etc/localtime", 0);
   CLI::App app{"agentgate-mirror: the guarded git mirror's HTTP server"};
   std::string config_path;
   int grace = 30;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -98,9 +99,13 @@ Result<std::unique_ptr<CheckServer>> CheckServer::Start(const CheckServerOptions
   if (rc != 0) return ErrnoStatus("cannot bind " + options.socket_path);
   if (::listen(fd, 64) != 0) return ErrnoStatus("cannot listen on " + options.socket_path);
   size_t workers = std::max<size_t>(1, options.max_connections);
-  // The workers' commits (libgit2 git_signature_now -> localtime_r) would
-  // otherwise load the time zone the first time from several threads at once;
-  // glibc locks that with a lock TSan cannot see. Loaded here, once.
+  // The workers' commits (libgit2 git_signature_now -> mktime -> tzset)
+  // reload the time zone on every call while TZ is unset (glibc frees and
+  // copies its name each time, under a lock TSan cannot see: CI's TSan run
+  // reported it). TZ=":/etc/localtime" names the same zone and makes the
+  // reload a no-op; agentgate-mirror sets it first thing in main(), before any
+  // thread, so this only acts in tests that start a server in-process.
+  if (!std::getenv("TZ")) ::setenv("TZ", ":/etc/localtime", 0);
   ::tzset();
   for (size_t i = 0; i < workers; ++i) {
     server->workers_.emplace_back([s = server.get()] { s->Work(); });
