@@ -2,7 +2,7 @@
 //                    [--credential NAME] [--credential-user U]
 //                    [--ssh-known-hosts FILE] [--sync-interval SECONDS]
 //                    [--github-app ID --github-installation ID --github-app-key NAME
-//                     [--github-api-url URL]]`
+//                     [--github-api-url URL] [--github-ca-file FILE]]`
 //   creates the bare mirror of URL (https://, ssh://, file:// or a local
 //   path): HEAD as upstream's, hooks installed, push options advertised, a
 //   first fetch of upstream; then records the repo in the config file
@@ -78,10 +78,15 @@ int Add(const std::string& config_arg, config::RepoConfig repo, int64_t sync_int
     if (!repo.credential.empty()) {
       return Fail(Status::InvalidArgument("use --credential or a GitHub App, not both"));
     }
-    Status valid = config::ValidateGithubApp(app);
-    if (valid.ok()) valid = config::GithubAppServes(app, repo.upstream);
+    config::GithubAppConfig given = app;
+    std::error_code abs_ec;
+    if (!given.ca_file.empty()) {  // the daemon does not run from here
+      given.ca_file = std::filesystem::absolute(given.ca_file, abs_ec).lexically_normal().string();
+    }
+    Status valid = config::ValidateGithubApp(given);
+    if (valid.ok()) valid = config::GithubAppServes(given, repo.upstream);
     if (!valid.ok()) return Fail(valid);
-    repo.github_app = app;
+    repo.github_app = given;
   }
   std::error_code ec;
   std::string config_path = std::filesystem::absolute(config_arg, ec).lexically_normal().string();
@@ -162,6 +167,7 @@ int RunRepo(int argc, char** argv) {
   add->add_option("--github-app-key", github.private_key,
                   "the App's private key: credential name in $CREDENTIALS_DIRECTORY, or an absolute path");
   add->add_option("--github-api-url", github.api_url, "GitHub API (default https://api.github.com)");
+  add->add_option("--github-ca-file", github.ca_file, "CA bundle for the GitHub API (a private CA)");
   CLI::App* hooks = app.add_subcommand("hooks", "rewrite the hooks of a configured repo's mirror");
   std::string hooks_name;
   hooks->add_option("name", hooks_name, "configured repo name")->required();

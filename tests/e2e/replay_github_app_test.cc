@@ -281,6 +281,32 @@ TEST_F(ReplayGithubAppTest, DoctorMintsAndListsWhatGithubGranted) {
   for (const std::string& t : Issued()) EXPECT_EQ((ok + bad).find(t), std::string::npos);
 }
 
+// `agentgate repo add --github-app` records the App and fetches with a token
+// it minted; a key given as a relative path with '/' is refused up front.
+TEST_F(ReplayGithubAppTest, RepoAddSetsUpTheApp) {
+  const std::string d = dir_.path();
+  const std::string config = d + "/agentgate.yaml";
+  ag::testing::WriteFile(config, "data_dir: " + d + "/data\npolicy: " + std::string(AG_SOURCE_DIR) +
+                                     "/policies/default.yaml\n");
+  const std::string add = std::string(AG_BIN_DIR) + "/agentgate repo add demo --config " + config + " --upstream " +
+                          up_.url() + " --github-app " + std::to_string(kAppId) + " --github-installation " +
+                          std::to_string(kInstallation) + " --github-api-url https://localhost:" +
+                          std::to_string(port_) + " 2>&1";
+  auto bad = Cmd(add + " --github-app-key keys/app.pem");
+  EXPECT_NE(bad.rc, 0) << bad.out;
+  EXPECT_NE(bad.out.find("private_key"), std::string::npos) << bad.out;
+  // The test CA, as for a GitHub Enterprise Server with a private CA.
+  auto ok = Cmd(add + " --github-ca-file " + d + "/tls.pem --github-app-key " + d + "/app.pem");
+  ASSERT_EQ(ok.rc, 0) << ok.out;
+  std::string text = ReadAll(config);
+  EXPECT_NE(text.find("app_id: 4242"), std::string::npos) << text;
+  EXPECT_NE(text.find("installation_id: 77"), std::string::npos) << text;
+  std::vector<json> mints = Mints();
+  ASSERT_FALSE(mints.empty());
+  EXPECT_EQ(mints.back()["permissions"], json({{"contents", "read"}}));
+  EXPECT_EQ(mints.back()["status"], 201);
+}
+
 // Sync fetches with a token that may only read.
 TEST_F(ReplayGithubAppTest, SyncFetchesWithAReadOnlyToken) {
   ReplayEnv env(up_.url(), up_.repo().path(), "not-a-valid-token");
