@@ -11,6 +11,7 @@
 #include "scan/scanner.h"
 #include "store/audit.h"
 #include "store/requests.h"
+#include "util/log.h"
 #include "util/utf8.h"
 
 namespace ag::hook {
@@ -19,6 +20,22 @@ namespace {
 using nlohmann::json;
 
 void Say(FILE* out, const std::string& line) { std::fprintf(out, "agentgate: %s\n", line.c_str()); }
+
+// A push refused after it was judged because something moved meanwhile (a
+// concurrent push won the ref, a rejection came): the refusal is a decision
+// of the gate too, audited in a transaction of its own.
+void AuditOvertaken(store::Db& db, const HookContext& ctx, const std::vector<git::RefUpdate>& updates,
+                    const Status& why) {
+  json refs = json::array();
+  for (const git::RefUpdate& u : updates) refs.push_back({{"ref", u.ref_name}, {"old", u.old_oid}, {"new", u.new_oid}});
+  store::AuditEvent e;
+  e.kind = "push.overtaken";
+  e.actor = ctx.identity;
+  e.repo = ctx.repo->name;
+  e.data_json = json({{"updates", refs}, {"reason", why.message()}, {"http_request_id", ctx.http_request_id}}).dump();
+  Result<int64_t> seq = store::AppendAudit(db, e);
+  if (!seq.ok()) LogWarn("push.overtaken_not_audited", {{"repo", ctx.repo->name}, {"error", seq.status().message()}});
+}
 
 int Refuse(FILE* out, const Status& why) {
   Say(out, "push refused: " + why.message());
@@ -226,9 +243,12 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
         Result<std::string> now = git::ResolveRef(repo->get(), d.update.ref_name);
         std::string current = now.ok() ? *now : std::string(git::kZeroOid);
         if (current != d.update.old_oid) {
-          return Refuse(out, Status::Conflict(d.update.ref_name + " moved to " + current.substr(0, 12) +
-                                             " while this push was checked (a concurrent push won); "
-                                             "fetch and push again"));
+          Status why = Status::Conflict(d.update.ref_name + " moved to " + current.substr(0, 12) +
+                                        " while this push was checked (a concurrent push won); "
+                                        "fetch and push again");
+          tx.Rollback();
+          AuditOvertaken(*db, ctx, *updates, why);
+          return Refuse(out, why);
         }
       }
       // A rejection that came while this push was checked: its commits are
@@ -242,9 +262,12 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
           for (const std::string& c : d.commits) {
             auto it = now_rejected->find(c);
             if (it != now_rejected->end() && !check_options.rejected_commits.count(c)) {
-              return Refuse(out, Status::Conflict("request " + std::to_string(it->second) + ", which holds commit " +
-                                                 c.substr(0, 12) + " of this push, was rejected while the push "
-                                                 "was checked; push again to have it judged with that rejection"));
+              Status why = Status::Conflict("request " + std::to_string(it->second) + ", which holds commit " +
+                                            c.substr(0, 12) + " of this push, was rejected while the push "
+                                            "was checked; push again to have it judged with that rejection");
+              tx.Rollback();
+              AuditOvertaken(*db, ctx, *updates, why);
+              return Refuse(out, why);
             }
           }
         }

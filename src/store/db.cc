@@ -188,6 +188,11 @@ Transaction::~Transaction() {
   if (!done_ && status_.ok()) (void)db_.Run("ROLLBACK");
 }
 
+void Transaction::Rollback() {
+  if (!done_ && status_.ok()) (void)db_.Run("ROLLBACK");
+  done_ = true;
+}
+
 Status Transaction::Commit() {
   if (!status_.ok()) return status_;
   Status s = db_.Run("COMMIT");

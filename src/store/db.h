@@ -133,6 +133,8 @@ class Transaction {
 
   const Status& status() const { return status_; }
   Status Commit();
+  // Ends the transaction now, keeping nothing (the destructor's default).
+  void Rollback();
 
  private:
   Db& db_;

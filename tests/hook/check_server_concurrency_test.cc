@@ -82,5 +82,52 @@ TEST_F(CheckServerConcurrencyTest, ConcurrentPushesAreEachJudgedOnce) {
   EXPECT_EQ(Requests().size(), static_cast<size_t>(accepted));
 }
 
+// Pushes racing for the same ref: one lands; a loser that the check passed
+// is refused because the ref moved while it was checked, and that refusal is
+// audited (push.overtaken), as every decision of the gate is.
+TEST_F(CheckServerConcurrencyTest, APushOvertakenWhileCheckedIsRefusedAndAudited) {
+  hook::CheckServerOptions o;
+  o.config_path = config_;
+  o.socket_path = hook::HookSocketPath(root_ + "/data");
+  o.max_connections = 6;
+  ASSERT_NE(OpenDb(), nullptr);
+  auto server = hook::CheckServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  constexpr int kPushes = 6;
+  std::vector<std::string> clones;
+  for (int i = 0; i < kPushes; ++i) {
+    std::string w = root_ + "/r" + std::to_string(i);
+    ASSERT_EQ(Sh("git clone -q " + Quote(work_) + " " + Quote(w)).exit_code, 0);
+    Git(w, "remote set-url origin " + Quote(bare_));
+    Git(w, "config user.email agent@example.com");
+    Git(w, "config user.name Agent");
+    WriteFile(w + "/src/race" + std::to_string(i) + ".py", "x = " + std::to_string(i) + "\n");
+    Git(w, "add -A");
+    ASSERT_EQ(Git(w, "commit -q -m race" + std::to_string(i)).exit_code, 0);
+    clones.push_back(w);
+  }
+  std::vector<RunResult> results(kPushes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPushes; ++i) {
+    threads.emplace_back([&, i] { results[i] = Git(clones[i], "push --porcelain origin HEAD:refs/heads/agent/race"); });
+  }
+  for (auto& t : threads) t.join();
+  (*server)->Stop();
+  int landed = 0, overtaken = 0;
+  for (const RunResult& r : results) {
+    if (r.exit_code == 0) ++landed;
+    if (r.output.find("while this push was checked (a concurrent push won)") != std::string::npos) ++overtaken;
+  }
+  EXPECT_EQ(landed, 1);
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto count = db->Prepare("SELECT count(*) FROM audit WHERE kind = 'push.overtaken' AND "
+                           "data_json LIKE '%refs/heads/agent/race%' AND data_json LIKE '%concurrent push won%'");
+  ASSERT_TRUE(count.ok());
+  ASSERT_TRUE(*count->Step());
+  EXPECT_EQ(count->Int(0), overtaken);
+  std::printf("%d of %d pushes overtaken while checked\n", overtaken, kPushes);
+}
+
 }  // namespace
 }  // namespace ag::testing
