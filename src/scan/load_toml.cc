@@ -100,7 +100,10 @@ Result<RuleSpec> ReadRule(const std::string& name, const toml::node& node) {
   AG_RETURN_IF_ERROR(ReadString(name, *t, "regex", &r.regex));
   AG_RETURN_IF_ERROR(ReadString(name, *t, "path", &r.path));
   if (const toml::node* n = t->get("secretGroup")) {
-    auto v = n->value<int64_t>();
+    // An integer only: toml++ converts a float (1e31) to int64 with
+    // undefined behaviour past the range (fuzz/rules_toml found it).
+    const toml::value<int64_t>* i = n->as_integer();
+    std::optional<int64_t> v = i ? std::optional<int64_t>(i->get()) : std::nullopt;
     if (!v || *v < 0 || *v > 100) return Bad(name, *n, "rule '" + r.id + "': bad secretGroup");
     r.secret_group = static_cast<int>(*v);
   }

@@ -152,6 +152,18 @@ TEST_F(LoaderTest, MalformedTomlNamesFileAndLine) {
   EXPECT_NE(t.status().message().find("bad2.toml:3"), std::string::npos) << t.status().message();
 }
 
+// secretGroup must be an integer: a float (1e31) once reached toml++'s
+// float-to-int64 conversion, undefined behaviour (fuzz/rules_toml).
+TEST_F(LoaderTest, SecretGroupMustBeAnInteger) {
+  for (const char* v : {"1e31", "2.0", "-1", "101", "'2'"}) {
+    auto s = Make({Write("g.toml", std::string("[[rules]]\nid = \"x\"\nregex = 'x(y)'\nsecretGroup = ") + v + "\n")});
+    ASSERT_FALSE(s.ok()) << v;
+    EXPECT_NE(s.status().message().find("bad secretGroup"), std::string::npos) << v << ": " << s.status().message();
+  }
+  auto ok = Make({Write("g.toml", "[[rules]]\nid = \"x\"\nregex = 'x(y)'\nsecretGroup = 1\n")});
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
 TEST_F(LoaderTest, MalformedYamlNamesFileAndLine) {
   auto s = Make({Write("bad.yaml", "rules:\n  - id: a\n    regex: 'x\n    keywords: [a\n")});
   ASSERT_FALSE(s.ok());
