@@ -42,5 +42,7 @@ run() {  # name, extra args...
     "$name" "$create" "$bytes" "$total" "$scan" "$(python3 -c "print($scan/$bytes)")"
 }
 
-run "agentgate rules"
+run "reference 34 rules" --no-builtin --no-decode --rules "$here/reference-34.yaml"
+run "built-in pack + decoding"
+run "built-in, no decoding" --no-decode
 run "+ gitleaks default" --rules /work/shared/corpus/gitleaks.toml

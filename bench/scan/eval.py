@@ -29,8 +29,12 @@ def write_samples(records, root):
         index[full] = i
     return index
 
+BUILTIN_DIR = None
+
 def scan(binary, root, rules):
     cmd = [binary, "scan", "--json", "--honor-inline-allow"]
+    if BUILTIN_DIR:
+        cmd += ["--builtin-dir", BUILTIN_DIR]
     for r in rules:
         cmd += ["--rules", r]
     cmd.append(root)
@@ -66,8 +70,13 @@ def main():
     ap.add_argument("--bin", default=os.path.join(here, "../../build-scan/bin/agentgate"))
     ap.add_argument("--corpus", default="/work/shared/corpus")
     ap.add_argument("--synth", action="store_true", help="also score the synthesized samples")
-    ap.add_argument("--show-fp", action="store_true", help="list the benign samples flagged in (a)")
+    ap.add_argument("--show-fp", action="store_true",
+                    help="list the benign samples flagged and the secrets missed, in (a) and (b)")
+    ap.add_argument("--builtin-dir", help="read the built-in pack from this policies/rules folder "
+                    "(rule authors: no rebuild)")
     args = ap.parse_args()
+    global BUILTIN_DIR
+    BUILTIN_DIR = args.builtin_dir
     gitleaks = os.path.join(args.corpus, "gitleaks.toml")
     files = ["gitleaks-samples.jsonl"] + (["gitleaks-samples-synthesized.jsonl"] if args.synth else [])
     ok = True
@@ -90,10 +99,22 @@ def main():
                 for i in pos:
                     if i not in found_a:
                         print("  FN(a) rule=%s hits=%s" % (records[i]["rule"], records[i]["default_config_hits"]))
+            if args.show_fp:
+                for i in neg:
+                    if i in found_b:
+                        print("  FP(b) rule=%s -> %s | %s" % (records[i]["rule"],
+                              sorted(hb[[p for p in index if index[p] == i][0]]),
+                              records[i]["text"][:160].replace("\n", "\\n")))
+                for i in pos:
+                    if i not in found_b:
+                        print("  FN(b) rule=%s | %s" % (records[i]["rule"],
+                              records[i]["text"][:160].replace("\n", "\\n")))
             missed = collections.Counter(records[i]["rule"] for i in pos if i not in found_b)
             covered = collections.Counter(records[i]["rule"] for i in pos if i in found_b)
             fams = sorted(r for r in missed if r not in covered)
             print("(b) families with no detected sample (%d): %s" % (len(fams), ", ".join(fams)))
+            part = sorted("%s %d/%d" % (r, missed[r], missed[r] + covered[r]) for r in missed if r in covered)
+            print("(b) families partly missed (missed/samples): %s" % ", ".join(part))
         finally:
             shutil.rmtree(root)
     print("targets for (a): recall >= 0.97, FP <= 0.02:", "met" if ok else "NOT met")

@@ -4,6 +4,7 @@
 # source text (/usr/include, /usr/share source files) with injected secrets.
 #
 #   bench/scan/throughput.sh [SIZE_MB=256] [AGENTGATE=build-scan/bin/agentgate]
+#   AG_BUILTIN_DIR=policies/rules bench/scan/throughput.sh ...  # the pack on disk
 #   SKIP_OTHERS=1 bench/scan/throughput.sh ...   # agentgate only
 #
 # Not a test: prints MB/s by wall time and by CPU time (user + sys), and
@@ -69,13 +70,22 @@ fi
 bytes=$(du -sb "$corpus" | cut -f1)
 mb=$(python3 -c "print($bytes/1048576)")
 
-# The agentgate pack's regexes, one per line, for rg -f.
-python3 - "$here/../../policies/rules/agentgate.yaml" > "$work/patterns.txt" <<'PY'
+# The reference pack's regexes (the 34 rules before issue 13), one per
+# line, for rg -f.
+python3 - "$here/reference-34.yaml" > "$work/patterns.txt" <<'PY'
 import re, sys
 for line in open(sys.argv[1]):
     m = re.match(r"^\s+regex: '(.*)'\s*$", line)
     if m: print(m.group(1).replace("''", "'"))
 PY
+
+if [ -n "${AG_BUILTIN_DIR:-}" ]; then  # agentgate with the built-in pack read from disk
+  real_ag=$ag
+  ag=$work/ag-with-dir
+  printf '#!/bin/sh\nsub=$1; shift\nexec %s "$sub" --builtin-dir %s "$@"\n' "$real_ag" \
+    "$(cd "$AG_BUILTIN_DIR" && pwd)" > "$ag"
+  chmod +x "$ag"
+fi
 
 measure() {  # name, command...
   local name=$1; shift
@@ -95,8 +105,16 @@ measure() {  # name, command...
 }
 
 echo "corpus: $corpus, $(printf %.1f "$mb") MB; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-measure "agentgate (agentgate rules)" "$ag" scan --json "$corpus"
-measure "agentgate (+gitleaks default)" "$ag" scan --json --rules /work/shared/corpus/gitleaks.toml "$corpus"
+# Issue 13's comparison, in one run: the 34-rule pack as it was (no
+# decoding then), the whole built-in pack with base64 decoding, the built-in
+# pack plus the gitleaks import, and the gitleaks import alone.
+gitleaks=/work/shared/corpus/gitleaks.toml
+measure "reference 34 rules (no decoding)" "$ag" scan --json --no-builtin --no-decode \
+  --rules "$here/reference-34.yaml" "$corpus"
+measure "built-in pack + base64 decoding" "$ag" scan --json "$corpus"
+measure "built-in pack, no decoding" "$ag" scan --json --no-decode "$corpus"
+measure "built-in + gitleaks default" "$ag" scan --json --rules "$gitleaks" "$corpus"
+measure "gitleaks default alone" "$ag" scan --json --no-builtin --rules "$gitleaks" "$corpus"
 [ -n "${SKIP_OTHERS:-}" ] && exit 0  # SKIP_OTHERS=1: agentgate only (rg takes minutes)
 measure "rg -f (same agentgate regexes)" rg -j1 --no-config -n -f "$work/patterns.txt" "$corpus"
 if command -v git-secrets > /dev/null; then

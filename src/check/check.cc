@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -282,8 +283,19 @@ class Collector : public git::ChangeVisitor {
       for (const Rule* r : secrets_) {
         if (!Applies(r, path)) continue;
         if (f.allowed_inline) continue;
+        std::string detail = f.rule_id + " " + f.masked;
+        if (!f.encoding.empty()) detail += " (" + f.encoding + "-encoded)";
+        // A token whose checksum fails has the shape but is not one the
+        // provider issued (a typo, a made-up or test value): a human looks
+        // at it instead of the push being refused outright.
+        std::optional<Outcome> outcome;
+        if (f.checksum == scan::Finding::Checksum::kValid) detail += " (checksum valid)";
+        if (f.checksum == scan::Finding::Checksum::kInvalid) {
+          detail += " (checksum invalid: held, not blocked)";
+          if (r->outcome == Outcome::kBlock) outcome = Outcome::kHold;
+        }
         Add(pc, r, f.path, f.line, commit.oid,
-            f.rule_id + " " + f.masked + " (fingerprint " + f.fingerprint.substr(0, 12) + ")");
+            detail + " (fingerprint " + f.fingerprint.substr(0, 12) + ")", outcome);
       }
       pc.findings.push_back(std::move(f));
     }
@@ -297,12 +309,14 @@ class Collector : public git::ChangeVisitor {
   }
 
   void Add(PerCommit& pc, const Rule* r, const std::string& path, int line,
-           const std::string& commit, std::string detail) {
+           const std::string& commit, std::string detail,
+           std::optional<Outcome> outcome = std::nullopt) {
     size_t& n = fired_[r->id];
     ++n;
     if (n > options_.max_violations_per_rule) return;
-    pc.violations.push_back({r->id, r->outcome, r->message.empty() ? DefaultMessage(r->kind) : r->message,
-                             path, line, commit, std::move(detail)});
+    pc.violations.push_back({r->id, outcome.value_or(r->outcome),
+                             r->message.empty() ? DefaultMessage(r->kind) : r->message, path, line,
+                             commit, std::move(detail)});
   }
 
   git_repository* repo_;

@@ -27,13 +27,26 @@ struct Flags {
   uint64_t max_bytes = 10u << 20;
   std::string git_repo;
   std::string range;
+  std::string builtin_dir;
+  bool no_decode = false;
 };
+
+const char* ChecksumName(scan::Finding::Checksum c) {
+  switch (c) {
+    case scan::Finding::Checksum::kValid: return "valid";
+    case scan::Finding::Checksum::kInvalid: return "invalid";
+    case scan::Finding::Checksum::kNone: break;
+  }
+  return "";
+}
 
 void PrintJson(const scan::Finding& f) {
   nlohmann::json j = {{"rule", f.rule_id},   {"path", f.path},
                       {"line", f.line},      {"column", f.column},
                       {"masked", f.masked},  {"fingerprint", f.fingerprint},
                       {"commit", f.commit},  {"allowed_inline", f.allowed_inline}};
+  if (f.checksum != scan::Finding::Checksum::kNone) j["checksum"] = ChecksumName(f.checksum);
+  if (!f.encoding.empty()) j["encoding"] = f.encoding;
   std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::fprintf(stdout, "%s\n", out.c_str());
 }
@@ -44,9 +57,13 @@ void PrintHuman(const scan::Finding& f, bool colour) {
   const char* off = colour ? "\033[0m" : "";
   std::string where = f.path + ":" + std::to_string(f.line) + ":" + std::to_string(f.column);
   if (!f.commit.empty()) where = f.commit.substr(0, 12) + " " + where;
+  std::string notes;
+  if (!f.encoding.empty()) notes += " (" + f.encoding + ")";
+  if (f.checksum == scan::Finding::Checksum::kValid) notes += " (checksum valid)";
+  if (f.checksum == scan::Finding::Checksum::kInvalid) notes += " (checksum INVALID)";
+  if (f.allowed_inline) notes += " (allowed inline)";
   std::fprintf(stdout, "%s%s%s %s%s%s %s%s%s%s\n", red, f.rule_id.c_str(), off, where.c_str(),
-               dim, "", f.masked.c_str(), off,
-               f.allowed_inline ? " (allowed inline)" : "", "");
+               dim, "", f.masked.c_str(), off, notes.c_str(), "");
   std::fprintf(stdout, "    %s%s  fingerprint %s%s\n", dim, f.description.c_str(),
                f.fingerprint.substr(0, 16).c_str(), off);
 }
@@ -68,6 +85,10 @@ int RunScan(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--git", flags.git_repo, "scan the added lines of the commits of this repository");
   app.add_option("--range", flags.range, "A..B: commits reachable from B and not from A (--git)");
+  app.add_option("--builtin-dir", flags.builtin_dir,
+                 "read the built-in pack from this checkout folder (policies/rules) instead "
+                 "of the compiled-in copy (rule authors)");
+  app.add_flag("--no-decode", flags.no_decode, "do not decode and scan base64 runs");
   app.add_option("paths", flags.paths, "files and directories to scan");
   try {
     app.parse(argc, argv);
@@ -89,6 +110,8 @@ int RunScan(int argc, char** argv) {
   options.honor_inline_allow = flags.honor_inline_allow;
   options.gitleaks_default_config = flags.gitleaks_default;
   options.max_blob_bytes = flags.max_bytes;
+  options.builtin_dir = flags.builtin_dir;
+  options.decode_base64 = !flags.no_decode;
   if (!flags.key_file.empty()) {
     Result<std::string> key = ReadFile(flags.key_file, 4096);
     if (!key.ok() || key->empty()) {

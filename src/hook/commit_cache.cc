@@ -128,7 +128,7 @@ std::string CommitResultToJson(const check::CommitResult& r) {
   }
   for (const scan::Finding& f : r.findings) {
     j["f"].push_back({f.rule_id, f.description, f.path, f.line, f.column, f.masked, f.fingerprint, f.commit,
-                      f.allowed_inline});
+                      f.allowed_inline, static_cast<int>(f.checksum), f.encoding});
   }
   for (const scan::SkipNote& n : r.notes) j["n"].push_back({n.path, n.reason});
   return j.dump();
@@ -156,6 +156,12 @@ Result<check::CommitResult> CommitResultFromJson(std::string_view text) {
       x.fingerprint = f.at(6).get<std::string>();
       x.commit = f.at(7).get<std::string>();
       x.allowed_inline = f.at(8).get<bool>();
+      if (f.size() > 10) {  // written since issue 13
+        int c = f.at(9).get<int>();
+        if (c < 0 || c > 2) return Status::InvalidArgument("bad checksum in a cached result");
+        x.checksum = static_cast<scan::Finding::Checksum>(c);
+        x.encoding = f.at(10).get<std::string>();
+      }
       r.findings.push_back(std::move(x));
     }
     for (const json& n : j.at("n")) r.notes.push_back({n.at(0).get<std::string>(), n.at(1).get<std::string>()});

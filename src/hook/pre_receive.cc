@@ -106,9 +106,13 @@ json ViolationJson(const check::Violation& v) {
 }
 
 json FindingJson(const scan::Finding& f) {
-  return {{"rule", f.rule_id}, {"path", f.path},       {"line", f.line},
-          {"column", f.column}, {"masked", f.masked}, {"fingerprint", f.fingerprint},
-          {"commit", f.commit}};
+  json j = {{"rule", f.rule_id}, {"path", f.path},       {"line", f.line},
+            {"column", f.column}, {"masked", f.masked}, {"fingerprint", f.fingerprint},
+            {"commit", f.commit}};
+  if (f.checksum != scan::Finding::Checksum::kNone)
+    j["checksum"] = f.checksum == scan::Finding::Checksum::kValid ? "valid" : "invalid";
+  if (!f.encoding.empty()) j["encoding"] = f.encoding;
+  return j;
 }
 
 std::string UpstreamRefFor(const std::string& ref) {

@@ -88,7 +88,7 @@ Result<RuleSpec> ReadRule(const std::string& name, const YAML::Node& n) {
   r.id = n["id"].as<std::string>();
   Status keys = CheckKeys(name, n, {"id", "description", "regex", "secret_group", "keywords",
                                     "entropy", "path", "generic", "require_digit", "multiline",
-                                    "allowlists"});
+                                    "allowlists", "checksum"});
   if (!keys.ok()) return Status::InvalidArgument(keys.message() + " in rule '" + r.id + "'");
   if (n["description"]) r.description = n["description"].as<std::string>();
   if (n["regex"]) r.regex = n["regex"].as<std::string>();
@@ -98,6 +98,7 @@ Result<RuleSpec> ReadRule(const std::string& name, const YAML::Node& n) {
   if (n["generic"]) r.generic = n["generic"].as<bool>();
   if (n["require_digit"]) r.require_digit = n["require_digit"].as<bool>();
   if (n["multiline"]) r.multiline = n["multiline"].as<int>();
+  if (n["checksum"]) r.checksum = n["checksum"].as<std::string>();
   AG_RETURN_IF_ERROR(ReadStrings(name, n, "keywords", &r.keywords));
   AG_RETURN_IF_ERROR(ReadAllowlists(name, n["allowlists"], &r.allowlists));
   return r;

@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <unordered_map>
 
 #include "util/file.h"
@@ -111,6 +112,12 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
     AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, who));
     r.allowlists.push_back(std::move(c));
   }
+  if (!spec.checksum.empty()) {
+    r.checksum = ChecksumKindFromName(spec.checksum);
+    if (r.checksum == ChecksumKind::kNone)
+      return Status::InvalidArgument(spec.origin + ": " + who + ": unknown checksum '" +
+                                     spec.checksum + "' (known: crc32-base62)");
+  }
   return r;
 }
 
@@ -176,6 +183,33 @@ Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& option
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".toml") == 0)
     return ParseGitleaksToml(text, path, options, depth);
   return ParseYamlPack(text, path);
+}
+
+Result<PackSpec> LoadBuiltinPack(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;  // name, text
+  if (dir.empty()) {
+    for (const BuiltinPackFile& f : BuiltinPackFiles()) files.emplace_back(f.name, f.text);
+  } else {
+    std::vector<std::string> paths = {dir + "/agentgate.yaml"};
+    std::error_code ec;
+    std::vector<std::string> parts;
+    for (const auto& e : std::filesystem::directory_iterator(dir + "/builtin", ec))
+      if (e.path().extension() == ".yaml") parts.push_back(e.path().string());
+    if (ec) return Status::InvalidArgument(dir + "/builtin: " + ec.message());
+    std::sort(parts.begin(), parts.end());
+    paths.insert(paths.end(), parts.begin(), parts.end());
+    for (const std::string& path : paths) {
+      AG_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxRuleFileBytes));
+      files.emplace_back(path, std::move(text));
+    }
+  }
+  PackSpec merged;
+  for (const auto& [name, text] : files) {
+    AG_ASSIGN_OR_RETURN(PackSpec part, ParseYamlPack(text, name));
+    for (RuleSpec& r : part.rules) merged.rules.push_back(std::move(r));
+    for (AllowlistSpec& a : part.allowlists) merged.allowlists.push_back(std::move(a));
+  }
+  return merged;
 }
 
 Result<std::unique_ptr<RuleSet>> CompileRules(const std::vector<PackSpec>& packs,

@@ -56,7 +56,28 @@ struct RuleSpec {
   int multiline = -1;         // bytes the match may run past its line; -1: infer
   std::vector<AllowlistSpec> allowlists;
   std::string origin;         // "file:line"
+  // Added for issue 13: a checksum the secret carries ("" none, or one of
+  // ChecksumKindName()), verified on every finding (Finding::checksum).
+  std::string checksum;
 };
+
+// Checksums a token format carries and the scanner verifies offline.
+enum class ChecksumKind {
+  kNone,
+  // GitHub's classic tokens (ghp_ gho_ ghu_ ghs_ ghr_) and npm's npm_ tokens:
+  // prefix_ + 30 base62 characters + CRC32 of those 30 characters in base62,
+  // zero-padded to 6 characters.
+  kCrc32Base62,
+};
+// "crc32-base62" for kCrc32Base62; "" for kNone.
+std::string_view ChecksumKindName(ChecksumKind kind);
+// kNone for an unknown name.
+ChecksumKind ChecksumKindFromName(std::string_view name);
+// True when `secret` ends in a valid checksum of `kind`. For kCrc32Base62
+// the secret is "<prefix>_<30 chars><6 chars>"; anything else is false.
+bool VerifyChecksum(ChecksumKind kind, std::string_view secret);
+// The 6-character base62 CRC32 of `payload` (tests make valid tokens).
+std::string Crc32Base62(std::string_view payload);
 
 // A whole pack: rules plus pack-wide allowlists (which apply to the rules of
 // this pack only).
@@ -81,8 +102,22 @@ Result<PackSpec> ParseGitleaksToml(std::string_view text, const std::string& nam
 // `depth` counts [extend] levels (internal).
 Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options,
                               int depth = 0);
-// The agentgate pack compiled into the binary (policies/rules/agentgate.yaml).
-std::string_view BuiltinPackText();
+// One file of the built-in pack, as compiled into the binary: `name` is
+// "<builtin>/agentgate.yaml" or "<builtin>/builtin/<group>.yaml".
+struct BuiltinPackFile {
+  std::string_view name;
+  std::string_view text;
+};
+// The built-in pack's files: policies/rules/agentgate.yaml, then
+// policies/rules/builtin/*.yaml in name order.
+const std::vector<BuiltinPackFile>& BuiltinPackFiles();
+// The built-in pack as one PackSpec: the rules of every file, and the
+// allowlists of every file applying to all of them (the pack-wide
+// placeholder and path allowlists live in agentgate.yaml). With `dir`
+// non-empty the same files are read from disk instead (DIR/agentgate.yaml
+// and DIR/builtin/*.yaml, DIR being a checkout's policies/rules): rule
+// authors and tests try edits without rebuilding.
+Result<PackSpec> LoadBuiltinPack(const std::string& dir = "");
 
 // A rule regex compiled on first use, once, whichever thread gets there
 // first (std::call_once): most rules of a large pack never see their
@@ -149,6 +184,7 @@ struct CompiledRule {
   int multiline = 0;                // bytes past the keyword's line
   int pack = 0;                     // index of the pack it came from
   std::vector<CompiledAllowlist> allowlists;
+  ChecksumKind checksum = ChecksumKind::kNone;
 };
 
 struct RuleSet {

@@ -2,7 +2,7 @@
 // (entropy, allowlists, stopwords, generic-vs-specific), masking.
 #include "scan/scanner.h"
 
-#include <emmintrin.h>
+#include <immintrin.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -70,6 +70,206 @@ bool AnyMatch(const std::vector<std::unique_ptr<re2::RE2>>& res, std::string_vie
   return false;
 }
 
+// Encoded secrets (ScannerOptions::decode_base64).
+constexpr size_t kMinEncodedRun = 32;
+// The base64 and base64url alphabets together, as a value per byte (-1: not
+// in them).
+struct Base64Table {
+  int8_t value[256];
+  constexpr Base64Table() : value() {
+    for (int c = 0; c < 256; ++c) value[c] = -1;
+    for (int c = 0; c < 26; ++c) {
+      value['A' + c] = static_cast<int8_t>(c);
+      value['a' + c] = static_cast<int8_t>(26 + c);
+    }
+    for (int c = 0; c < 10; ++c) value['0' + c] = static_cast<int8_t>(52 + c);
+    value['+'] = value['-'] = 62;
+    value['/'] = value['_'] = 63;
+  }
+};
+constexpr Base64Table kBase64;
+
+// Which bytes are base64/base64url characters, by nibble tables (the
+// usual pshufb validation): a byte is one when the class bits of its low
+// nibble and of its high nibble share a bit. Classes: 1 '+' '-' '/' (high
+// nibble 2), 2 digits (3), 4 'A'-'O' and 'a'-'o' (4, 6), 8 'P'-'Z' and
+// 'p'-'z' (5, 7), 16 '_' (5).
+#define AG_AVX2 __attribute__((target("avx2")))
+AG_AVX2 inline __m256i Base64ClassesAvx2(__m256i v) {
+  const __m256i lo_classes = _mm256_setr_epi8(
+      2 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8,
+      2 | 4 | 8, 2 | 4 | 8, 4 | 8, 1 | 4, 4, 1 | 4, 4, 1 | 4 | 16,
+      2 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8, 2 | 4 | 8,
+      2 | 4 | 8, 2 | 4 | 8, 4 | 8, 1 | 4, 4, 1 | 4, 4, 1 | 4 | 16);
+  const __m256i hi_classes = _mm256_setr_epi8(
+      0, 0, 1, 2, 4, 8 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 0, 1, 2, 4, 8 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  const __m256i lo = _mm256_shuffle_epi8(lo_classes, _mm256_and_si256(v, nib));
+  const __m256i hi =
+      _mm256_shuffle_epi8(hi_classes, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+  return _mm256_and_si256(lo, hi);
+}
+
+// Bit k: byte p[k] is in the alphabet.
+AG_AVX2 uint32_t Base64Mask32Avx2(const char* p) {
+  const __m256i c = Base64ClassesAvx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return ~static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(c, _mm256_setzero_si256())));
+}
+
+// The first i' >= i, stepping by 16 from i, such that base[i', i'+16) is all
+// alphabet, looking while 32 bytes fit; else the first i' where they do not
+// (the caller looks at what is left with SSE2). A returned i' + 32 may be
+// past n (a full second half).
+AG_AVX2 size_t NextFullBlockAvx2(const char* base, size_t i, size_t n) {
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c = Base64ClassesAvx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + i)));
+    const uint32_t none =
+        static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(c, _mm256_setzero_si256())));
+    if ((none & 0xFFFFu) == 0) return i;
+    if ((none >> 16) == 0) return i + 16;
+  }
+  return i;
+}
+
+// What ForEachEncodedRun asks of a run's characters.
+struct RunTally {
+  bool upper = false, lower = false, digit = false;
+  size_t separators = 0;  // '-' and '_'
+  void Add(char c) {
+    upper = upper || (c >= 'A' && c <= 'Z');
+    lower = lower || (c >= 'a' && c <= 'z');
+    digit = digit || (c >= '0' && c <= '9');
+    separators += c == '_' || c == '-';
+  }
+};
+
+// Bit k: lo <= v[k] <= hi (ASCII ranges).
+AG_AVX2 inline uint32_t InRangeAvx2(__m256i v, char lo, char hi) {
+  return static_cast<uint32_t>(_mm256_movemask_epi8(
+      _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
+                       _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v))));
+}
+
+// Tallies p[0, 32) (all in the alphabet).
+AG_AVX2 void TallyAvx2(const char* p, RunTally* t) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  t->upper = t->upper || InRangeAvx2(v, 'A', 'Z') != 0;
+  t->lower = t->lower || InRangeAvx2(v, 'a', 'z') != 0;
+  t->digit = t->digit || InRangeAvx2(v, '0', '9') != 0;
+  const __m256i sep = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('_')),
+                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8('-')));
+  t->separators += static_cast<size_t>(
+      __builtin_popcount(static_cast<uint32_t>(_mm256_movemask_epi8(sep))));
+}
+#undef AG_AVX2
+
+// The same with SSE2 only (16 bytes, range compares).
+uint32_t Base64Mask16Sse2(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  auto in = [&](char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  __m128i m = _mm_or_si128(_mm_or_si128(in('A', 'Z'), in('a', 'z')), in('0', '9'));
+  for (char c : {'+', '/', '-', '_'}) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(c)));
+  return static_cast<uint32_t>(_mm_movemask_epi8(m));
+}
+
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+
+inline bool InAlphabet(char c) { return kBase64.value[static_cast<unsigned char>(c)] >= 0; }
+
+// Calls fn(begin, length) for each run of base64/base64url characters of at
+// least kMinEncodedRun bytes that looks encoded: it holds an upper-case
+// letter, a lower-case letter and a digit, and at most one '-' or '_' in 12
+// characters (identifiers such as EGL_EXT_gl_colorspace_display_p3 have
+// more; random base64url has 1 in 32). Runs come in order; stops when fn
+// returns false. A run of 32 bytes holds a whole 16-byte block at a multiple
+// of 16, so only such blocks made entirely of the alphabet are looked at
+// more closely; runs are then extended and tallied 32 bytes at a time.
+template <typename Fn>
+void ForEachEncodedRun(std::string_view text, Fn&& fn) {
+  const char* base = text.data();
+  const size_t n = text.size();
+  const bool simd = kHaveAvx2;
+  size_t i = 0;
+  while (i + 16 <= n) {
+    if (simd && i + 32 <= n) {
+      i = NextFullBlockAvx2(base, i, n);
+      if (i + 32 > n) continue;  // the tail, or a full block in it: SSE2 below
+    } else if (Base64Mask16Sse2(base + i) != 0xFFFFu) {
+      i += 16;
+      continue;
+    }
+    size_t b = i, e = i + 16;
+    // Extend right, then left, 32 bytes at a time while they fit.
+    while (true) {
+      if (simd && e + 32 <= n) {
+        uint32_t m = Base64Mask32Avx2(base + e);
+        if (m == 0xFFFFFFFFu) {
+          e += 32;
+          continue;
+        }
+        e += static_cast<size_t>(__builtin_ctz(~m));
+        break;
+      }
+      while (e < n && InAlphabet(base[e])) ++e;
+      break;
+    }
+    while (true) {
+      if (simd && b >= 32) {
+        uint32_t m = Base64Mask32Avx2(base + b - 32);
+        if (m == 0xFFFFFFFFu) {
+          b -= 32;
+          continue;
+        }
+        b -= static_cast<size_t>(__builtin_clz(~m));
+        break;
+      }
+      while (b > 0 && InAlphabet(base[b - 1])) --b;
+      break;
+    }
+    const size_t len = e - b;
+    if (len >= kMinEncodedRun) {
+      RunTally t;
+      size_t k = b;
+      if (simd)
+        for (; k + 32 <= e; k += 32) TallyAvx2(base + k, &t);
+      for (; k < e; ++k) t.Add(base[k]);
+      if (t.upper && t.lower && t.digit && t.separators * 12 <= len && !fn(b, len)) return;
+    }
+    i = std::max(i + 16, (e + 15) & ~size_t{15});
+  }
+}
+
+// Decodes a run (either alphabet; a trailing partial group is dropped) into
+// *out and returns true when the result is text: no NUL, at most 1 in 20
+// bytes outside printable ASCII, tab, CR and LF (so UTF-8 text passes and
+// random key material does not).
+bool DecodeBase64Text(std::string_view run, std::string* out) {
+  out->clear();
+  out->reserve(run.size() / 4 * 3 + 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t odd = 0;
+  for (char ch : run) {
+    acc = (acc << 6) | static_cast<uint32_t>(kBase64.value[static_cast<unsigned char>(ch)]);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      unsigned char b = static_cast<unsigned char>(acc >> bits);
+      if (b == 0) return false;
+      if (!((b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\r') &&
+          ++odd * 20 > run.size())
+        return false;
+      out->push_back(static_cast<char>(b));
+      acc &= (1u << bits) - 1;
+    }
+  }
+  return odd * 20 <= out->size();
+}
+
 // What an allowlist looks at for one candidate finding.
 struct Candidate {
   std::string_view secret, match, line, path, commit;
@@ -116,6 +316,7 @@ struct Job {
   // Spans a specific rule's own allowlist let through: explicit decisions
   // that other packs' rules respect (e.g. a team's allowlisted public key).
   std::vector<Raw> allowed_spans;
+  std::vector<char> applies;  // per rule: it applies to `path` (Run fills it)
   bool truncated = false;
   Status error;  // a rule regex that failed to compile: the scan is incomplete
   bool stop() const { return truncated || !error.ok(); }
@@ -177,6 +378,7 @@ class ScannerImpl final : public Scanner {
     Run(job);
     if (!job.error.ok()) return job.error;
     Emit(job, out);
+    AG_RETURN_IF_ERROR(ScanDecoded(job, out));
     if (job.truncated) note(TruncatedReason());
     return Status::Ok();
   }
@@ -216,6 +418,7 @@ class ScannerImpl final : public Scanner {
     Run(job);
     if (!job.error.ok()) return job.error;
     Emit(job, out);
+    AG_RETURN_IF_ERROR(ScanDecoded(job, out));
     if (job.truncated) note(TruncatedReason());
     return Status::Ok();
   }
@@ -267,13 +470,20 @@ class ScannerImpl final : public Scanner {
     }
   }
 
-  void Run(Job& job) const {
-    const std::string_view text = job.text;
+  // applies[r]: rule r applies to `path` (its pack does not skip the path,
+  // its own path regex and allowlists let it in).
+  std::vector<char> AppliesTo(std::string_view path) const {
     std::vector<char> applies(rules_->rules.size());
-    std::vector<char> skipped_packs = SkippedPacks(job.path);
+    std::vector<char> skipped_packs = SkippedPacks(path);
     for (size_t r = 0; r < applies.size(); ++r)
-      applies[r] = !skipped_packs[rules_->rules[r].pack] &&
-                   RuleAppliesTo(rules_->rules[r], job.path);
+      applies[r] = !skipped_packs[rules_->rules[r].pack] && RuleAppliesTo(rules_->rules[r], path);
+    return applies;
+  }
+
+  void Run(Job& job) const {
+    if (job.applies.empty()) job.applies = AppliesTo(job.path);
+    const std::vector<char>& applies = job.applies;
+    const std::string_view text = job.text;
 
     // Rules without keywords see the whole text.
     for (uint32_t r : keywordless_rules_)
@@ -390,6 +600,61 @@ class ScannerImpl final : public Scanner {
     }
   }
 
+  // Base64 and base64url runs of at least kMinEncodedRun characters on one
+  // line, holding an upper-case letter, a lower-case letter and a digit (so
+  // long identifiers and hex digests are not decoded), are decoded once and
+  // the decoding scanned with every rule when it is text. Findings inside
+  // describe the run: its line and column, `masked` of the encoded run,
+  // encoding "base64"; the fingerprint is of the decoded secret.
+  Status ScanDecoded(Job& job, std::vector<Finding>* out) const {
+    if (!options_.decode_base64 || job.truncated) return Status::Ok();
+    const std::string_view text = job.text;
+    size_t counted_to = 0;
+    int line_index = 0;
+    size_t emitted = job.raws.size();  // the bound covers both kinds of finding
+    Status status;
+    ForEachEncodedRun(text, [&](size_t begin, size_t len) {
+      std::string decoded;
+      if (!DecodeBase64Text(text.substr(begin, len), &decoded)) return true;
+      Job inner{job.path, job.commit, decoded};
+      inner.applies = job.applies;  // same path: computed once
+      Run(inner);
+      if (!inner.error.ok()) {
+        status = inner.error;
+        return false;
+      }
+      if (inner.raws.empty()) return true;
+      std::vector<Finding> found;
+      Emit(inner, &found);
+      if (found.empty()) return true;
+      line_index += static_cast<int>(CountNewlines(text.data() + counted_to, text.data() + begin));
+      counted_to = begin;
+      size_t line_begin = LineBegin(text, begin, 0);
+      const void* nr = std::memchr(text.data() + begin, '\n', text.size() - begin);
+      size_t line_end = nr ? static_cast<const char*>(nr) - text.data() : text.size();
+      bool marked = false;
+      if (options_.honor_inline_allow)
+        for (std::string_view marker : kInlineMarkers)
+          marked = marked || text.substr(line_begin, line_end - line_begin).find(marker) !=
+                                 std::string_view::npos;
+      for (Finding& f : found) {
+        if (emitted >= options_.max_findings_per_blob) {
+          job.truncated = true;
+          return false;
+        }
+        f.line = job.line_numbers ? (*job.line_numbers)[line_index] : line_index + 1;
+        f.column = static_cast<int>(begin - line_begin) + 1;
+        f.masked = Mask(text.substr(begin, len));
+        f.encoding = "base64";
+        f.allowed_inline = marked;
+        out->push_back(std::move(f));
+        ++emitted;
+      }
+      return true;
+    });
+    return status;
+  }
+
   static size_t LineBegin(std::string_view text, size_t pos, size_t floor) {
     if (pos <= floor) return floor;
     const void* nl = memrchr(text.data() + floor, '\n', pos - floor);
@@ -467,6 +732,9 @@ class ScannerImpl final : public Scanner {
       f.masked = Mask(secret);
       f.fingerprint = HexEncode(HmacSha256(options_.fingerprint_key, secret));
       f.commit = std::string(job.commit);
+      if (rule.checksum != ChecksumKind::kNone)
+        f.checksum = VerifyChecksum(rule.checksum, secret) ? Finding::Checksum::kValid
+                                                           : Finding::Checksum::kInvalid;
       if (options_.honor_inline_allow) {
         const void* nr = std::memchr(job.text.data() + r.secret_begin, '\n',
                                      job.text.size() - r.secret_begin);
@@ -508,7 +776,7 @@ Result<std::shared_ptr<const Scanner>> Scanner::Create(const ScannerOptions& opt
   load.gitleaks_default_config = options.gitleaks_default_config;
   std::vector<PackSpec> packs;
   if (options.builtin_rules) {
-    AG_ASSIGN_OR_RETURN(PackSpec builtin, ParseYamlPack(BuiltinPackText(), "<builtin>/agentgate.yaml"));
+    AG_ASSIGN_OR_RETURN(PackSpec builtin, LoadBuiltinPack(options.builtin_dir));
     packs.push_back(std::move(builtin));
   }
   for (const std::string& file : options.rule_files) {

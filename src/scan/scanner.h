@@ -33,6 +33,17 @@ struct Finding {
   std::string fingerprint;  // hex HMAC-SHA256, 64 chars
   std::string commit;       // commit id when scanning history, else empty
   bool allowed_inline = false;  // an inline allow marker covered it (policy permitting)
+  // Added for issue 13:
+  // The rule's checksum (RuleSpec::checksum) held (kValid) or did not
+  // (kInvalid: the shape is right, the checksum wrong: a typo, a made-up
+  // token or a test value; policies hold rather than block it). kNone: the
+  // rule has no checksum.
+  enum class Checksum { kNone, kValid, kInvalid };
+  Checksum checksum = Checksum::kNone;
+  // "" when found in the text as written; "base64" when found in the
+  // decoding of a base64/base64url run: line, column and `masked` then
+  // describe the encoded run, `fingerprint` the decoded secret.
+  std::string encoding;
 };
 
 // A file or blob the scanner did not read, and why (binary, too large). The
@@ -79,6 +90,13 @@ struct ScannerOptions {
   // needs it (syntax errors fail Create either way). Default false: a hook
   // pays only for the rules whose keywords its push holds.
   bool compile_eagerly = false;
+  // Read the built-in pack from this checkout folder (policies/rules)
+  // instead of the copy compiled in (LoadBuiltinPack): for rule authors and
+  // the rule tests. Default empty: the compiled-in copy.
+  std::string builtin_dir;
+  // Decode base64 and base64url runs of at least 32 characters one level and
+  // scan the decoded bytes too (Finding::encoding). Default true.
+  bool decode_base64 = true;
 };
 
 class Scanner {

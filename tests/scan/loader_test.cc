@@ -239,7 +239,7 @@ TEST_F(LoaderTest, CountedGroupsMatchRe2OnEveryKnownPattern) {
     for (const RuleSpec& r : p->rules)
       if (!r.regex.empty()) patterns.push_back(r.regex);
   };
-  add(ParseYamlPack(BuiltinPackText(), "builtin"));
+  add(LoadBuiltinPack());
   const char* gitleaks = "/work/shared/corpus/gitleaks.toml";
   if (fs::exists(gitleaks)) add(LoadPackFile(gitleaks, {}));
   for (const std::string& p : patterns) {

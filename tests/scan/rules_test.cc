@@ -233,18 +233,7 @@ TEST_F(RulesTest, Table) {
   }
 }
 
-// Every rule of the pack has at least one true-positive and one clean case.
-TEST_F(RulesTest, EveryBuiltinRuleHasCases) {
-  auto pack = ParseYamlPack(BuiltinPackText(), "builtin");
-  ASSERT_TRUE(pack.ok()) << pack.status().ToString();
-  std::set<std::string> tp, fp;
-  for (const Case& c : Cases()) (c.expect.empty() ? fp : tp).insert(c.rule);
-  for (const RuleSpec& r : pack->rules) {
-    EXPECT_TRUE(tp.count(r.id)) << r.id << " has no true-positive case";
-    EXPECT_TRUE(fp.count(r.id)) << r.id << " has no false-positive case";
-  }
-  EXPECT_EQ(scanner_->rule_count(), pack->rules.size());
-}
+// Every built-in rule's own cases: tests/scan/builtin_cases (builtin_rules_test).
 
 }  // namespace
 }  // namespace ag::scan

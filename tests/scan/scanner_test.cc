@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "scan/rules.h"
 #include "scan/scanner.h"
 #include "scan/test_util.h"
 
@@ -267,6 +268,164 @@ TEST(ScannerTest, ScanLinesFindsATokenUnderAPseudoPath) {
     ASSERT_EQ(out.size(), 1u) << path;
     EXPECT_EQ(out[0].rule_id, "github-token");
   }
+}
+
+}  // namespace
+}  // namespace ag::scan
+
+namespace ag::scan {
+namespace {
+
+std::string Base64(std::string_view in, bool url = false) {
+  const std::string_view a = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                                 : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(a[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(a[(acc << (6 - bits)) & 63]);
+  while (!url && out.size() % 4) out.push_back('=');
+  return out;
+}
+
+// Issue 13: a secret hidden in a base64 (or base64url) run is found; the
+// finding describes the run (line, column, masked run, encoding) and carries
+// the fingerprint of the decoded secret, so the same token is recognised
+// however it was written.
+TEST(ScannerEncodingTest, Base64RunIsDecodedOnceAndReportedAsTheRun) {
+  auto s = Make();
+  const std::string secret = Ghp(40);
+  const std::string inner = "export GH_TOKEN=" + secret + "\n";
+  for (bool url : {false, true}) {
+    const std::string run = Base64(inner, url);
+    const std::string text = "# config\nblob: \"" + run + "\"\n";
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    ASSERT_TRUE(s->ScanText("deploy.yaml", text, &out, &skipped).ok());
+    ASSERT_EQ(out.size(), 1u) << url;
+    EXPECT_EQ(out[0].rule_id, "github-token");
+    EXPECT_EQ(out[0].encoding, "base64");
+    EXPECT_EQ(out[0].line, 2);
+    EXPECT_EQ(out[0].column, 8);
+    EXPECT_EQ(out[0].masked, Mask(run));
+    EXPECT_LE(out[0].masked.size(), 8u);
+    EXPECT_EQ(out[0].masked.find(run.substr(4, 8)), std::string::npos);
+    std::vector<Finding> plain;
+    ASSERT_TRUE(s->ScanText("x", secret, &plain, &skipped).ok());
+    ASSERT_EQ(plain.size(), 1u);
+    EXPECT_EQ(out[0].fingerprint, plain[0].fingerprint);
+    EXPECT_TRUE(plain[0].encoding.empty());
+  }
+}
+
+TEST(ScannerEncodingTest, AddedLinesKeepTheirDiffLineNumbers) {
+  auto s = Make();
+  const std::string run = Base64("token: " + Ghp(41));
+  std::vector<Finding> out;
+  ASSERT_TRUE(s->ScanLines("a.txt", {{7, "first"}, {12, "v = " + run}}, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].line, 12);
+  EXPECT_EQ(out[0].column, 5);
+  EXPECT_EQ(out[0].encoding, "base64");
+}
+
+// One level only, off when the options say so, and runs that decode to
+// binary (random key material, images) or are too short are not scanned.
+TEST(ScannerEncodingTest, OneLevelTextOnlyAndCanBeTurnedOff) {
+  const std::string inner = "GH=" + Ghp(42);
+  std::vector<SkipNote> skipped;
+  {
+    auto s = Make();
+    std::vector<Finding> out;
+    ASSERT_TRUE(s->ScanText("x", "v: " + Base64(Base64(inner)) + "\n", &out, &skipped).ok());
+    EXPECT_TRUE(out.empty()) << "decoded twice";
+  }
+  {
+    ScannerOptions o;
+    o.decode_base64 = false;
+    auto s = Make(o);
+    std::vector<Finding> out;
+    ASSERT_TRUE(s->ScanText("x", "v: " + Base64(inner) + "\n", &out, &skipped).ok());
+    EXPECT_TRUE(out.empty());
+  }
+  {
+    auto s = Make();
+    std::string binary = inner;
+    for (size_t i = 0; i < 40; ++i) binary.push_back(static_cast<char>(0x80 + i));
+    std::vector<Finding> out;
+    ASSERT_TRUE(s->ScanText("x", "v: " + Base64(binary) + "\n", &out, &skipped).ok());
+    EXPECT_TRUE(out.empty()) << "mostly binary decoding";
+  }
+}
+
+// The base64 runs count toward the per-blob bound like any finding.
+TEST(ScannerEncodingTest, EncodedFindingsAreBounded) {
+  ScannerOptions o;
+  o.max_findings_per_blob = 5;
+  auto s = Make(o);
+  std::string text;
+  for (unsigned i = 0; i < 30; ++i) text += "k" + std::to_string(i) + ": " + Base64("t=" + Ghp(200 + i)) + "\n";
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("many", text, &out, &skipped).ok());
+  EXPECT_LE(out.size(), 5u);
+  ASSERT_EQ(skipped.size(), 1u);
+}
+
+// The run finder works 16 and 32 bytes at a time: a run is found at every
+// offset and with every tail length, at the start and at the very end.
+TEST(ScannerEncodingTest, RunsAreFoundAtEveryOffsetAndTail) {
+  auto s = Make();
+  const std::string run = Base64("t=" + Ghp(43));
+  for (size_t offset = 0; offset < 70; ++offset) {
+    for (size_t tail = 0; tail < 40; tail += 3) {
+      std::string text = std::string(offset, ' ') + run + std::string(tail, ' ');
+      if (offset > 0) text[offset - 1] = offset % 2 ? '"' : '\n';
+      std::vector<Finding> out;
+      std::vector<SkipNote> skipped;
+      ASSERT_TRUE(s->ScanText("x", text, &out, &skipped).ok());
+      ASSERT_EQ(out.size(), 1u) << "offset " << offset << " tail " << tail;
+      EXPECT_EQ(out[0].masked, Mask(run));
+    }
+  }
+  // Long runs of alphabet characters that are not encoded text (identifiers
+  // with many separators) find nothing and cost no decoding.
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  std::string ids;
+  for (int i = 0; i < 100; ++i) ids += "EGL_ANGLE_d3d_share_handle_client_buffer_" + std::to_string(i) + "\n";
+  ASSERT_TRUE(s->ScanText("x.h", ids, &out, &skipped).ok());
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(ChecksumTest, Crc32Base62MatchesTheTokenFormat) {
+  // The CRC32 of the 30 payload characters, base62, zero-padded to 6.
+  const std::string payload = Noise(30, kAlnum, 9);
+  const std::string check = Crc32Base62(payload);
+  ASSERT_EQ(check.size(), 6u);
+  EXPECT_TRUE(VerifyChecksum(ChecksumKind::kCrc32Base62, "ghp_" + payload + check));
+  EXPECT_TRUE(VerifyChecksum(ChecksumKind::kCrc32Base62, "npm_" + payload + check));
+  std::string bad = check;
+  bad[5] = bad[5] == '0' ? '1' : '0';
+  EXPECT_FALSE(VerifyChecksum(ChecksumKind::kCrc32Base62, "ghp_" + payload + bad));
+  EXPECT_FALSE(VerifyChecksum(ChecksumKind::kCrc32Base62, "ghp_" + payload + check + "x"));
+  EXPECT_FALSE(VerifyChecksum(ChecksumKind::kCrc32Base62, payload + check));
+  EXPECT_FALSE(VerifyChecksum(ChecksumKind::kNone, "ghp_" + payload + check));
+  // A known value: CRC32("") is 0, so the empty payload's check is "000000";
+  // CRC32 of "123456789" is 0xCBF43926 (the standard check value).
+  EXPECT_EQ(Crc32Base62(""), "000000");
+  uint32_t v = 0xCBF43926u;
+  std::string expect(6, '0');
+  const std::string b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (int i = 5; i >= 0 && v; --i, v /= 62) expect[i] = b62[v % 62];
+  EXPECT_EQ(Crc32Base62("123456789"), expect);
 }
 
 }  // namespace
