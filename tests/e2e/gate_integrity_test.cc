@@ -7,14 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e/loop_fixture.h"
+#include "scan/rules.h"
 
 namespace ag::testing {
 namespace {
 
 using nlohmann::json;
 
+// With a valid CRC32 (issue 13), so the gate blocks it rather than holds it.
 std::string FakeGithubToken() {
-  return std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  const std::string payload = "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa";
+  return std::string("gh") + "p_" + payload + scan::Crc32Base62(payload);
 }
 
 // The docs example policy, with this test's user as the reviewer.

@@ -3,13 +3,24 @@
 #include <nlohmann/json.hpp>
 
 #include "hook/hook_fixture.h"
+#include "scan/rules.h"
 
 namespace ag::testing {
 namespace {
 
 // Built at run time so this file holds no literal secret.
 std::string FakeAwsKey() { return std::string("AKIA") + "Z7VRSQ5TXNAMEQ3K"; }
-std::string FakeGithubToken() { return std::string("ghp_") + "r8Kq2Xw7Lm4Np9Tb6Vc3Zs1Ye5Ud0Ha8Jf2G"; }
+// GitHub tokens end in a CRC32 of their random part (issue 13): a token with
+// a valid one is blocked, one with a wrong one is held for a human.
+std::string FakeGithubToken() {
+  const std::string payload = "r8Kq2Xw7Lm4Np9Tb6Vc3Zs1Ye5Ud0H";
+  return std::string("ghp_") + payload + scan::Crc32Base62(payload);
+}
+std::string GithubTokenWithBadChecksum() {
+  std::string t = FakeGithubToken();
+  t.back() = t.back() == '0' ? '1' : '0';
+  return t;
+}
 
 class HookRulesTest : public HookFixture {
  protected:
@@ -108,6 +119,38 @@ TEST_F(HookRulesTest, SecretAddedAndRemovedInsideOnePushIsBlockedAndMasked) {
   EXPECT_EQ(StoreBytes().find(FakeAwsKey()), std::string::npos);
   EXPECT_EQ(BareRef("refs/heads/agent/leak"), "");  // nothing landed
   EXPECT_TRUE(Requests().empty());
+}
+
+// A token of the right shape whose checksum fails was not issued by the
+// provider (a typo, a made-up or test value): held for a human, who sees why;
+// the same token with a valid checksum is blocked.
+TEST_F(HookRulesTest, TokenWithAFailingChecksumIsHeldNotBlocked) {
+  Branch("agent/crc");
+  Write("src/ci.py", "gh = '" + GithubTokenWithBadChecksum() + "'\n");
+  Commit("ci token");
+  RunResult r = Push("agent/crc");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/crc");
+  ASSERT_TRUE(m.is_object()) << r.output;
+  EXPECT_EQ(m["outcome"], "hold");
+  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+  EXPECT_EQ(m["findings"][0]["checksum"], "invalid");
+  bool said = false;
+  for (const auto& v : m["violations"])
+    said = said || v.value("detail", "").find("checksum invalid") != std::string::npos;
+  EXPECT_TRUE(said) << r.output;
+  EXPECT_EQ(r.output.find(GithubTokenWithBadChecksum()), std::string::npos);
+  ASSERT_EQ(Requests().size(), 1u);
+
+  Write("src/ci.py", "gh = '" + FakeGithubToken() + "'\n");
+  Commit("the real one");
+  RunResult valid = Push("agent/crc");
+  EXPECT_NE(valid.exit_code, 0) << valid.output;
+  nlohmann::json mv = Machine(valid.output, "refs/heads/agent/crc");
+  EXPECT_EQ(mv["outcome"], "block") << valid.output;
+  bool valid_said = false;
+  for (const auto& f : mv["findings"]) valid_said = valid_said || f.value("checksum", "") == "valid";
+  EXPECT_TRUE(valid_said) << valid.output;
 }
 
 TEST_F(HookRulesTest, SecretWrittenIntoAMergeCommitIsBlocked) {
@@ -531,7 +574,7 @@ namespace {
 // What the agent writes outside a file's lines is scanned too: the commit
 // message, the author, a file name, a symlink target and a push option.
 TEST_F(HookRulesTest, SecretsOutsideFileLinesAreFound) {
-  const std::string token = std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  const std::string token = FakeGithubToken();
   struct Case {
     std::string name;
     std::function<void()> make;
@@ -601,7 +644,7 @@ namespace {
 TEST_F(HookRulesTest, SecretInAnAnnotatedTagMessageIsFound) {
   UsePolicy("version: 1\ndefault_outcome: hold\nprofiles:\n  - name: all\n    refs: [\"refs/**\"]\n"
             "rules:\n  - {id: secrets, kind: secrets}\n");
-  const std::string token = std::string("gh") + "p_" + "R8fk2LmQx9TzVb4NwPc7Hy3JdE6sUa1KqGtW";
+  const std::string token = FakeGithubToken();
   Commit("tagged");
   ASSERT_EQ(Git(work_, "tag -a v1 -m " + Quote("release\n\n" + token)).exit_code, 0);
   RunResult r = Push("refs/tags/v1");
