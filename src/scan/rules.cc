@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <unordered_map>
 
@@ -108,6 +109,13 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
   if (r.multiline > 0 && r.regex)
     r.line_regex = std::make_unique<LazyRegex>("[^\\n]*?(" + spec.regex + ")", max_mem,
                                                spec.origin + ": " + who + ": regex");
+  if (r.regex) {
+    std::string rest = StripOptionalLeadingRun(spec.regex);
+    if (!rest.empty() && CheckSyntax(rest, spec.origin, who).ok() &&
+        CountCapturingGroups(rest) == r.groups)
+      r.prefilter = std::make_unique<LazyRegex>(std::move(rest), max_mem,
+                                                spec.origin + ": " + who + ": regex");
+  }
   for (const AllowlistSpec& a : spec.allowlists) {
     AG_ASSIGN_OR_RETURN(CompiledAllowlist c, CompileAllowlist(a, max_mem, who));
     r.allowlists.push_back(std::move(c));
@@ -176,6 +184,83 @@ int CountCapturingGroups(std::string_view re) {
     }
   }
   return groups;
+}
+
+std::string StripOptionalLeadingRun(std::string_view re) {
+  size_t i = 0;
+  std::string_view flags;
+  if (re.substr(0, 2) == "(?") {
+    size_t close = re.find(')');
+    if (close == std::string_view::npos) return "";
+    for (size_t k = 2; k < close; ++k)
+      if (!std::isalpha(static_cast<unsigned char>(re[k]))) return "";  // not just flags
+    flags = re.substr(0, close + 1);
+    i = close + 1;
+  }
+  // The atom.
+  if (i >= re.size()) return "";
+  if (re[i] == '[') {
+    size_t k = i + 1;
+    if (k < re.size() && re[k] == '^') ++k;
+    if (k < re.size() && re[k] == ']') ++k;  // a leading ']' is literal
+    for (; k < re.size() && re[k] != ']'; ++k) {
+      if (re[k] == '\\') ++k;
+      else if (re[k] == '[' && k + 1 < re.size() && re[k + 1] == ':') {
+        size_t end = re.find(":]", k + 2);
+        if (end == std::string_view::npos) return "";
+        k = end + 1;
+      }
+    }
+    if (k >= re.size()) return "";
+    i = k + 1;
+  } else if (re[i] == '\\' && i + 1 < re.size() &&
+             std::string_view("wWsSdD").find(re[i + 1]) != std::string_view::npos) {
+    i += 2;
+  } else if (re[i] == '.') {
+    i += 1;
+  } else {
+    return "";
+  }
+  // The quantifier: may repeat zero times.
+  if (i < re.size() && re[i] == '*') {
+    i += 1;
+  } else if (re.substr(i, 3) == "{0,") {
+    size_t close = re.find('}', i);
+    if (close == std::string_view::npos) return "";
+    for (size_t k = i + 3; k < close; ++k)
+      if (!std::isdigit(static_cast<unsigned char>(re[k]))) return "";
+    i = close + 1;
+  } else {
+    return "";
+  }
+  if (i < re.size() && (re[i] == '?' || re[i] == '+')) ++i;  // lazy or possessive form
+  std::string_view rest = re.substr(i);
+  if (rest.empty() || rest[0] == '|' || rest[0] == ')' || rest[0] == '*' || rest[0] == '+' ||
+      rest[0] == '?' || rest[0] == '{')
+    return "";  // the run is part of an alternation or quantified again
+  // An alternation at the top level of REST would bind differently without
+  // the run (`a*b|c`): give up.
+  int depth = 0;
+  bool in_class = false;
+  for (size_t k = 0; k < rest.size(); ++k) {
+    char c = rest[k];
+    if (c == '\\') {
+      ++k;
+    } else if (in_class) {
+      if (c == ']') in_class = false;
+    } else if (c == '[') {
+      in_class = true;
+      if (k + 1 < rest.size() && rest[k + 1] == '^') ++k;
+      if (k + 1 < rest.size() && rest[k + 1] == ']') ++k;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      --depth;
+    } else if (c == '|' && depth == 0) {
+      return "";
+    }
+  }
+  return std::string(flags) + std::string(rest);
 }
 
 Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options, int depth) {

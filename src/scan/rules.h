@@ -153,6 +153,12 @@ class LazyRegex {
 // REQUIRES: the pattern parses (RE2 syntax).
 int CountCapturingGroups(std::string_view pattern);
 
+// For `FLAGS ATOM{0,N}? REST` (FLAGS an optional `(?i)`-style group, ATOM a
+// character class, `\w`, `\S`, `.` and the like, the quantifier `{0,N}`,
+// `{0,}` or `*`, lazy or not): FLAGS REST, which matches wherever the whole
+// does (the run may be empty). Empty when the regex has no such start.
+std::string StripOptionalLeadingRun(std::string_view pattern);
+
 struct CompiledAllowlist {
   int pack = 0;  // index of the pack a pack-wide allowlist came from
   bool condition_and = false;
@@ -174,6 +180,12 @@ struct CompiledRule {
   // of a keyword's line, so a match must start on that line (group 1 is the
   // match). Null for single-line rules.
   std::unique_ptr<LazyRegex> line_regex;
+  // For a regex that starts with an optional run (`(?i)[\w.-]{0,50}?X`, as
+  // most keyword-and-assignment rules do): X alone. A window where X does not
+  // match holds no match of the whole regex, and X's DFA starts only at its
+  // literals instead of carrying 50 counters, so this is run first and the
+  // whole regex only where it matched. Null for other regexes.
+  std::unique_ptr<LazyRegex> prefilter;
   std::unique_ptr<re2::RE2> path;    // null: any path
   int secret_group = 0;
   int groups = 0;                    // capturing groups in regex (counted)

@@ -535,6 +535,18 @@ class ScannerImpl final : public Scanner {
   void RunRule(Job& job, uint32_t r, size_t begin, size_t end, size_t limit,
                bool on_line = false) const {
     const CompiledRule& rule = rules_->rules[r];
+    if (rule.prefilter) {
+      // No match of the regex without its optional leading run: no match.
+      Result<const re2::RE2*> pre = rule.prefilter->Get();
+      if (!pre.ok()) {
+        if (job.error.ok()) job.error = pre.status();
+        return;
+      }
+      size_t pre_end = std::min(job.text.size(), end + static_cast<size_t>(rule.multiline));
+      if (!(*pre)->Match(job.text.substr(begin, pre_end - begin), 0, pre_end - begin,
+                         re2::RE2::UNANCHORED, nullptr, 0))
+        return;
+    }
     const bool anchored = on_line && rule.line_regex != nullptr;
     Result<const re2::RE2*> compiled = anchored ? rule.line_regex->Get() : rule.regex->Get();
     if (!compiled.ok()) {

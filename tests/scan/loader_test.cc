@@ -267,3 +267,57 @@ TEST_F(LoaderTest, GitleaksDefaultConfigLoadsWhenPresent) {
 
 }  // namespace
 }  // namespace ag::scan
+
+namespace ag::scan {
+namespace {
+
+// The search prefilter (CompiledRule::prefilter): a regex that starts with
+// an optional run is first searched without it.
+TEST(PrefilterTest, StripsOnlyAnOptionalLeadingRun) {
+  EXPECT_EQ(StripOptionalLeadingRun("(?i)[\\w.-]{0,50}?(?:key)=(\\w+)"), "(?i)(?:key)=(\\w+)");
+  EXPECT_EQ(StripOptionalLeadingRun("[a-z]*x"), "x");
+  EXPECT_EQ(StripOptionalLeadingRun("\\w{0,5}y"), "y");
+  EXPECT_EQ(StripOptionalLeadingRun(".*?z(a)"), "z(a)");
+  EXPECT_EQ(StripOptionalLeadingRun("(?i)[\\]]{0,3}z"), "(?i)z");
+  EXPECT_EQ(StripOptionalLeadingRun("[]a]{0,3}z"), "z");
+  EXPECT_EQ(StripOptionalLeadingRun("[[:alpha:]_]{0,4}q"), "q");
+  for (const char* keep : {"abc", "[a]{1,3}x", "[a]+x", "[a]*|b", "[a]*x|y", "[a]*", "(a)*x",
+                           "[a]{0,3}{2}x", "(?:a)[b]*c", "(?i:a)[b]*c", "[a]{0,x}b"})
+    EXPECT_EQ(StripOptionalLeadingRun(keep), "") << keep;
+}
+
+// Wherever a rule's regex matches, its prefilter matches too (else the
+// prefilter would drop findings): checked for every gitleaks rule and every
+// built-in rule that has one, on the labelled samples.
+TEST(PrefilterTest, NeverDropsAMatch) {
+  std::vector<std::string> patterns;
+  auto add = [&](Result<PackSpec> p) {
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (const RuleSpec& r : p->rules)
+      if (!r.regex.empty() && !StripOptionalLeadingRun(r.regex).empty()) patterns.push_back(r.regex);
+  };
+  add(LoadBuiltinPack());
+  const char* gitleaks = "/work/shared/corpus/gitleaks.toml";
+  const char* samples = "/work/shared/corpus/gitleaks-samples.jsonl";
+  if (!fs::exists(gitleaks) || !fs::exists(samples)) GTEST_SKIP() << "no corpus on this machine";
+  add(LoadPackFile(gitleaks, {}));
+  ASSERT_GT(patterns.size(), 50u);
+  std::vector<std::string> texts;
+  std::ifstream in(samples);
+  std::string line;
+  while (std::getline(in, line)) texts.push_back(line);  // JSON lines: the text, escaped
+  int matched = 0;
+  for (const std::string& p : patterns) {
+    re2::RE2 whole(p), pre(StripOptionalLeadingRun(p));
+    ASSERT_TRUE(whole.ok() && pre.ok()) << p;
+    for (const std::string& t : texts) {
+      if (!re2::RE2::PartialMatch(t, whole)) continue;
+      ++matched;
+      EXPECT_TRUE(re2::RE2::PartialMatch(t, pre)) << p;
+    }
+  }
+  EXPECT_GT(matched, 100);
+}
+
+}  // namespace
+}  // namespace ag::scan
