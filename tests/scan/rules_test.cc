@@ -89,7 +89,7 @@ std::vector<Case> Cases() {
       {"stripe-secret-key", Cat({"sk", "_live_", "xxxxxxxxxxxxxxxxxxxxxxxx"}), {}},
       {"stripe-secret-key", "publishable = 'pk_live_123'", {}},
       // google-api-key
-      {"google-api-key", Cat({"const KEY = \"AI", "za", Noise(35, kUrl, 24), "\";"}),
+      {"google-api-key", Cat({"const KEY = \"AI", "zaSy", Noise(33, kUrl, 24), "\";"}),
        {"google-api-key"}},
       {"google-api-key", "AIza is the prefix of browser keys", {}},
       // private-key
