@@ -258,6 +258,13 @@ class Collector : public git::ChangeVisitor {
 
   Status Scan(PerCommit& pc, const git::CommitInfo& commit, const git::FileChange& c) {
     if (c.new_mode == git::kModeLink) return Status::Ok();
+    {
+      // Files reported by name (a key store), binary or not.
+      std::vector<scan::Finding> by_name;
+      scanner_.ScanPath(c.path, &by_name);
+      for (scan::Finding& f : by_name) f.commit = commit.oid;
+      if (!by_name.empty()) Record(pc, commit, c.path, std::move(by_name));
+    }
     if (c.lines_skipped || c.binary) {
       pc.notes.push_back({c.path, c.binary ? "binary: not scanned"
                                            : "larger than " + HumanBytes(options_.inspect.max_diff_blob_bytes) +

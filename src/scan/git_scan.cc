@@ -53,6 +53,13 @@ class ScanVisitor final : public git::ChangeVisitor {
   }
 
   Status OnFile(const git::CommitInfo& commit, const git::FileChange& change) override {
+    if (change.status != git::FileStatus::kDeleted && change.new_mode != git::kModeLink &&
+        change.new_mode != git::kModeGitlink) {
+      size_t before = result_->findings.size();
+      scanner_.ScanPath(change.path, &result_->findings);  // key stores, by name
+      for (size_t i = before; i < result_->findings.size(); ++i)
+        result_->findings[i].commit = commit.oid;
+    }
     if (change.lines_skipped) {
       result_->skipped.push_back({change.path, "larger than " + std::to_string(max_blob_bytes_) +
                                                    " bytes in " + commit.oid});

@@ -361,6 +361,8 @@ class ScannerImpl final : public Scanner {
     auto note = [&](std::string reason) {
       if (skipped) skipped->push_back({std::string(path), std::move(reason)});
     };
+    // A file is reported by name (a key store) whatever its content.
+    ScanPath(path, out);
     if (text.size() > options_.max_blob_bytes) {
       note("larger than " + std::to_string(options_.max_blob_bytes) + " bytes");
       return Status::Ok();
@@ -374,7 +376,6 @@ class ScannerImpl final : public Scanner {
       return Status::Ok();
     }
     Job job{path, {}, text};
-    ScanPathOnlyRules(job, out);
     Run(job);
     if (!job.error.ok()) return job.error;
     Emit(job, out);
@@ -455,17 +456,18 @@ class ScannerImpl final : public Scanner {
     return true;
   }
 
-  void ScanPathOnlyRules(Job& job, std::vector<Finding>* out) const {
-    std::vector<char> skipped_packs = SkippedPacks(job.path);
+  void ScanPath(std::string_view path, std::vector<Finding>* out) const override {
+    if (path_only_rules_.empty()) return;
+    std::vector<char> skipped_packs = SkippedPacks(path);
     for (uint32_t r : path_only_rules_) {
       const CompiledRule& rule = rules_->rules[r];
-      if (skipped_packs[rule.pack] || !RuleAppliesTo(rule, job.path)) continue;
+      if (skipped_packs[rule.pack] || !RuleAppliesTo(rule, path)) continue;
       Finding f;
       f.rule_id = rule.id;
       f.description = rule.description;
-      f.path = std::string(job.path);
+      f.path = std::string(path);
       f.masked = Mask("");
-      f.fingerprint = HexEncode(HmacSha256(options_.fingerprint_key, job.path));
+      f.fingerprint = HexEncode(HmacSha256(options_.fingerprint_key, path));
       out->push_back(std::move(f));
     }
   }

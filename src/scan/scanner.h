@@ -137,6 +137,14 @@ class Scanner {
   // reading it, and should record a SkipNote with reason kSkipReasonPath.
   virtual bool SkipsPath(std::string_view path) const = 0;
 
+  // Added for issue 13: the findings of the path-only rules (a rule with a
+  // `path` and no regex, e.g. a PKCS#12 key store by its extension) for a
+  // file at `path`, whatever its content: binary and oversize files
+  // included. ScanText runs them itself; callers that scan added lines
+  // (ScanCommitLines) or skip binary files call this for each added or
+  // changed file.
+  virtual void ScanPath(std::string_view path, std::vector<Finding>* out) const = 0;
+
  protected:
   Scanner() = default;
 };

@@ -363,6 +363,21 @@ TEST_F(HookRulesTest, BinaryFileIsHeld) {
   EXPECT_TRUE(Fired(m, "binary-files")) << r.output;
 }
 
+// A key store is a secret by its name: a binary .p12 (not scanned for
+// content) is still found by the secrets rule and blocked.
+TEST_F(HookRulesTest, KeyStoreFileIsBlockedByItsName) {
+  Branch("agent/p12");
+  Write("certs/client.p12", std::string("\x30\x82\x0a\x00\x02\x01\x03\0keystore", 16));
+  Commit("client certificate");
+  RunResult r = Push("agent/p12");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  nlohmann::json m = Machine(r.output, "refs/heads/agent/p12");
+  ASSERT_TRUE(Fired(m, "secrets")) << r.output;
+  EXPECT_EQ(m["findings"][0]["rule"], "pkcs12-file");
+  EXPECT_EQ(m["findings"][0]["path"], "certs/client.p12");
+  EXPECT_EQ(BareRef("refs/heads/agent/p12"), "");
+}
+
 TEST_F(HookRulesTest, SymlinksHeldAndEscapingSymlinksBlocked) {
   Branch("agent/link");
   ASSERT_EQ(Sh("ln -s guide.md " + work_ + "/docs/alias.md").exit_code, 0);

@@ -430,3 +430,33 @@ TEST(ChecksumTest, Crc32Base62MatchesTheTokenFormat) {
 
 }  // namespace
 }  // namespace ag::scan
+
+namespace ag::scan {
+namespace {
+
+// A key store is reported by its name whatever its content: binary and
+// oversize files too (they are skipped for content, not for name).
+TEST(ScannerPathRuleTest, KeyStoreIsReportedEvenWhenBinary) {
+  auto s = Make();
+  std::string binary("\x30\x82\x0a\x00\x02\x01\x03", 7);
+  binary.push_back('\0');
+  binary += Noise(64, kAlnum, 5);
+  for (const char* path : {"certs/client.p12", "deploy/site.pfx"}) {
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    ASSERT_TRUE(s->ScanText(path, binary, &out, &skipped).ok());
+    ASSERT_EQ(out.size(), 1u) << path;
+    EXPECT_EQ(out[0].rule_id, "pkcs12-file");
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].reason, kSkipReasonBinary);
+    std::vector<Finding> by_name;
+    s->ScanPath(path, &by_name);
+    EXPECT_EQ(by_name.size(), 1u);
+  }
+  std::vector<Finding> none;
+  s->ScanPath("docs/p12-format.md", &none);
+  EXPECT_TRUE(none.empty());
+}
+
+}  // namespace
+}  // namespace ag::scan
