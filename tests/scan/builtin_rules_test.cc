@@ -258,5 +258,31 @@ TEST_F(BuiltinRulesTest, EveryRuleHasCases) {
   }
 }
 
+// docs/scanner.md's provider table names every built-in rule, and no rule
+// that is gone.
+TEST_F(BuiltinRulesTest, ProviderTableInTheDocsIsComplete) {
+  auto pack = LoadBuiltinPack(kRulesDir);
+  ASSERT_TRUE(pack.ok());
+  std::ifstream in(std::string(AG_SOURCE_DIR) + "/docs/scanner.md");
+  std::set<std::string> documented;
+  std::string line;
+  bool in_table = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## The built-in pack: providers", 0) == 0) in_table = true;
+    else if (line.rfind("## ", 0) == 0) in_table = false;
+    if (in_table && line.rfind("| ", 0) == 0) {
+      std::string id = line.substr(2, line.find(' ', 2) - 2);
+      if (id != "rule" && id.find("---") == std::string::npos) documented.insert(id);
+    }
+  }
+  std::set<std::string> ids;
+  for (const RuleSpec& r : pack->rules) {
+    ids.insert(r.id);
+    EXPECT_TRUE(documented.count(r.id)) << r.id << " is not in docs/scanner.md's provider table";
+  }
+  for (const std::string& d : documented)
+    EXPECT_TRUE(ids.count(d)) << d << " is documented but is no built-in rule";
+}
+
 }  // namespace
 }  // namespace ag::scan
