@@ -109,11 +109,12 @@ Result<CompiledRule> CompileRule(const RuleSpec& spec, int64_t max_mem) {
   if (r.multiline > 0 && r.regex)
     r.line_regex = std::make_unique<LazyRegex>("[^\\n]*?(" + spec.regex + ")", max_mem,
                                                spec.origin + ": " + who + ": regex");
-  if (r.regex) {
-    std::string rest = StripOptionalLeadingRun(spec.regex);
-    if (!rest.empty() && CheckSyntax(rest, spec.origin, who).ok() &&
-        CountCapturingGroups(rest) == r.groups)
-      r.prefilter = std::make_unique<LazyRegex>(std::move(rest), max_mem,
+  // Multi-line rules run line-anchored (line_regex), which already stops
+  // reading early; an unanchored prefilter would search their whole window.
+  if (r.regex && r.multiline == 0) {
+    std::string pre = PrefilterFor(spec.regex);
+    if (!pre.empty() && CheckSyntax(pre, spec.origin, who).ok())
+      r.prefilter = std::make_unique<LazyRegex>(std::move(pre), max_mem,
                                                 spec.origin + ": " + who + ": regex");
   }
   for (const AllowlistSpec& a : spec.allowlists) {
@@ -261,6 +262,55 @@ std::string StripOptionalLeadingRun(std::string_view re) {
     }
   }
   return std::string(flags) + std::string(rest);
+}
+
+std::string RelaxRepetitionBounds(std::string_view re) {
+  std::string out;
+  out.reserve(re.size());
+  bool in_class = false;
+  for (size_t k = 0; k < re.size(); ++k) {
+    char c = re[k];
+    if (c == '\\') {
+      out.push_back(c);
+      if (k + 1 < re.size()) out.push_back(re[++k]);
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      out.push_back(c);
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out.push_back(c);
+      if (k + 1 < re.size() && re[k + 1] == '^') out.push_back(re[++k]);
+      if (k + 1 < re.size() && re[k + 1] == ']') out.push_back(re[++k]);
+      continue;
+    }
+    if (c == '{') {
+      // {m,n} with digits only: keep "{m,", drop n.
+      size_t close = re.find('}', k);
+      size_t comma = re.find(',', k);
+      bool digits = close != std::string_view::npos && comma != std::string_view::npos &&
+                    comma < close && comma > k + 1 && close > comma + 1;
+      for (size_t d = k + 1; digits && d < close; ++d)
+        if (d != comma && !std::isdigit(static_cast<unsigned char>(re[d]))) digits = false;
+      if (digits) {
+        out.append(re.substr(k, comma - k + 1));
+        out.push_back('}');
+        k = close;
+        continue;
+      }
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string PrefilterFor(std::string_view re) {
+  std::string stripped = StripOptionalLeadingRun(re);
+  std::string pre = RelaxRepetitionBounds(stripped.empty() ? re : std::string_view(stripped));
+  return pre == re ? "" : pre;
 }
 
 Result<PackSpec> LoadPackFile(const std::string& path, const LoadOptions& options, int depth) {

@@ -159,6 +159,16 @@ int CountCapturingGroups(std::string_view pattern);
 // does (the run may be empty). Empty when the regex has no such start.
 std::string StripOptionalLeadingRun(std::string_view pattern);
 
+// Every counted repetition `{m,n}` (outside classes and escapes) as `{m,}`:
+// a larger language (a match of the pattern is a match of the result), and
+// a far smaller DFA, since RE2 unrolls a counted repetition into n states.
+std::string RelaxRepetitionBounds(std::string_view pattern);
+
+// The search prefilter for a rule regex (CompiledRule::prefilter): the
+// regex without an optional leading run and with relaxed bounds, when that
+// differs from the regex; else empty. It matches wherever the regex does.
+std::string PrefilterFor(std::string_view pattern);
+
 struct CompiledAllowlist {
   int pack = 0;  // index of the pack a pack-wide allowlist came from
   bool condition_and = false;
@@ -180,11 +190,11 @@ struct CompiledRule {
   // of a keyword's line, so a match must start on that line (group 1 is the
   // match). Null for single-line rules.
   std::unique_ptr<LazyRegex> line_regex;
-  // For a regex that starts with an optional run (`(?i)[\w.-]{0,50}?X`, as
-  // most keyword-and-assignment rules do): X alone. A window where X does not
-  // match holds no match of the whole regex, and X's DFA starts only at its
-  // literals instead of carrying 50 counters, so this is run first and the
-  // whole regex only where it matched. Null for other regexes.
+  // PrefilterFor(regex): for `(?i)[\w.-]{0,50}?X{0,20}Y` (as most
+  // keyword-and-assignment rules are written), `(?i)X{0,}Y`. A window where
+  // it does not match holds no match of the whole regex, and its DFA starts
+  // only at X's literals and carries no counters, so it runs first and the
+  // whole regex only where it matched. Null when it would be the regex.
   std::unique_ptr<LazyRegex> prefilter;
   std::unique_ptr<re2::RE2> path;    // null: any path
   int secret_group = 0;

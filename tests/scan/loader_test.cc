@@ -284,6 +284,9 @@ TEST(PrefilterTest, StripsOnlyAnOptionalLeadingRun) {
   for (const char* keep : {"abc", "[a]{1,3}x", "[a]+x", "[a]*|b", "[a]*x|y", "[a]*", "(a)*x",
                            "[a]{0,3}{2}x", "(?:a)[b]*c", "(?i:a)[b]*c", "[a]{0,x}b"})
     EXPECT_EQ(StripOptionalLeadingRun(keep), "") << keep;
+  EXPECT_EQ(RelaxRepetitionBounds("a{2,5}b{3}[x{1,2}]\\{1,2}c{0,9}?"), "a{2,}b{3}[x{1,2}]\\{1,2}c{0,}?");
+  EXPECT_EQ(PrefilterFor("(?i)[\\w.-]{0,50}?(?:key)[ ]{0,20}=(\\w{10,150})"), "(?i)(?:key)[ ]{0,}=(\\w{10,})");
+  EXPECT_EQ(PrefilterFor("ghp_[A-Za-z0-9]{36}"), "");
 }
 
 // Wherever a rule's regex matches, its prefilter matches too (else the
@@ -294,7 +297,7 @@ TEST(PrefilterTest, NeverDropsAMatch) {
   auto add = [&](Result<PackSpec> p) {
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     for (const RuleSpec& r : p->rules)
-      if (!r.regex.empty() && !StripOptionalLeadingRun(r.regex).empty()) patterns.push_back(r.regex);
+      if (!r.regex.empty() && !PrefilterFor(r.regex).empty()) patterns.push_back(r.regex);
   };
   add(LoadBuiltinPack());
   const char* gitleaks = "/work/shared/corpus/gitleaks.toml";
@@ -308,7 +311,7 @@ TEST(PrefilterTest, NeverDropsAMatch) {
   while (std::getline(in, line)) texts.push_back(line);  // JSON lines: the text, escaped
   int matched = 0;
   for (const std::string& p : patterns) {
-    re2::RE2 whole(p), pre(StripOptionalLeadingRun(p));
+    re2::RE2 whole(p), pre(PrefilterFor(p));
     ASSERT_TRUE(whole.ok() && pre.ok()) << p;
     for (const std::string& t : texts) {
       if (!re2::RE2::PartialMatch(t, whole)) continue;
