@@ -308,6 +308,8 @@ std::string RelaxRepetitionBounds(std::string_view re) {
 }
 
 std::string PrefilterFor(std::string_view re) {
+  // \Q...\E quotes braces and bars the rewrites below would misread.
+  if (re.find("\\Q") != std::string_view::npos) return "";
   std::string stripped = StripOptionalLeadingRun(re);
   std::string pre = RelaxRepetitionBounds(stripped.empty() ? re : std::string_view(stripped));
   return pre == re ? "" : pre;

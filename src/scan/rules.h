@@ -64,7 +64,7 @@ struct RuleSpec {
 // Checksums a token format carries and the scanner verifies offline.
 enum class ChecksumKind {
   kNone,
-  // GitHub's classic tokens (ghp_ gho_ ghu_ ghs_ ghr_) and npm's npm_ tokens:
+  // GitHub's classic tokens (ghp_ gho_ ghu_ ghs_) and npm's npm_ tokens:
   // prefix_ + 30 base62 characters + CRC32 of those 30 characters in base62,
   // zero-padded to 6 characters.
   kCrc32Base62,

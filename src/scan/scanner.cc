@@ -14,6 +14,7 @@
 #include "scan/rules.h"
 #include "util/crypto.h"
 #include "util/text.h"
+#include "util/utf8.h"
 
 namespace ag::scan {
 namespace {
@@ -244,15 +245,16 @@ void ForEachEncodedRun(std::string_view text, Fn&& fn) {
 }
 
 // Decodes a run (either alphabet; a trailing partial group is dropped) into
-// *out and returns true when the result is text: no NUL, at most 1 in 20
-// bytes outside printable ASCII, tab, CR and LF (so UTF-8 text passes and
-// random key material does not).
+// *out and returns true when the result is text: no NUL, at most 1 byte in
+// 20 that is a control character or (in a decoding that is not valid UTF-8)
+// outside ASCII. UTF-8 text in any script passes; random key material and
+// images do not.
 bool DecodeBase64Text(std::string_view run, std::string* out) {
   out->clear();
   out->reserve(run.size() / 4 * 3 + 3);
   uint32_t acc = 0;
   int bits = 0;
-  size_t odd = 0;
+  size_t controls = 0, high = 0;
   for (char ch : run) {
     acc = (acc << 6) | static_cast<uint32_t>(kBase64.value[static_cast<unsigned char>(ch)]);
     bits += 6;
@@ -260,13 +262,19 @@ bool DecodeBase64Text(std::string_view run, std::string* out) {
       bits -= 8;
       unsigned char b = static_cast<unsigned char>(acc >> bits);
       if (b == 0) return false;
-      if (!((b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\r') &&
-          ++odd * 20 > run.size())
-        return false;
+      if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7f) {
+        if (++controls * 20 > run.size()) return false;
+      }
+      high += b >= 0x80;
       out->push_back(static_cast<char>(b));
       acc &= (1u << bits) - 1;
     }
   }
+  // A run may end inside a multi-byte character: up to 3 bytes are let go.
+  bool utf8 = high == 0;
+  for (size_t cut = 0; !utf8 && cut < 4 && cut <= out->size(); ++cut)
+    utf8 = IsUtf8(std::string_view(*out).substr(0, out->size() - cut));
+  size_t odd = controls + (utf8 ? 0 : high);
   return odd * 20 <= out->size();
 }
 
@@ -572,6 +580,25 @@ class ScannerImpl final : public Scanner {
     re2::StringPiece all[kMaxGroups + 2];
     re2::StringPiece* groups = all + skip;
     const re2::RE2::Anchor how = anchored ? re2::RE2::ANCHOR_START : re2::RE2::UNANCHORED;
+    // Line bounds of the matches, found moving forward only: matches come
+    // in order, and a 10 MB line of allowlisted matches must not be read
+    // back to its start for each (quadratic).
+    size_t back_pos = begin, back_line = begin;  // line start of back_pos
+    auto line_begin_of = [&](size_t p) {
+      if (p < back_pos) return LineBegin(text, p, begin);
+      const void* nl = p > back_pos ? memrchr(text.data() + back_pos, '\n', p - back_pos) : nullptr;
+      if (nl) back_line = static_cast<const char*>(nl) - text.data() + 1;
+      back_pos = p;
+      return back_line;
+    };
+    size_t fwd_from = std::string_view::npos, fwd_end = 0;  // first '\n' at or after fwd_from
+    auto line_end_of = [&](size_t p) {
+      if (fwd_from != std::string_view::npos && p >= fwd_from && p <= fwd_end) return fwd_end;
+      const void* nr = std::memchr(text.data() + p, '\n', text.size() - p);
+      fwd_from = p;
+      fwd_end = nr ? static_cast<const char*>(nr) - text.data() : text.size();
+      return fwd_end;
+    };
     size_t pos = 0;
     while (pos <= window.size() && !job.stop()) {
       if (!re.Match(window, pos, window.size(), how, all, n + skip)) break;
@@ -594,11 +621,10 @@ class ScannerImpl final : public Scanner {
       if (rule.entropy > 0 && ShannonEntropy(sv) <= rule.entropy) continue;
       if (rule.require_digit && !HasDigit(sv)) continue;
       size_t s_begin = static_cast<size_t>(secret.data() - text.data());
-      size_t l_begin = LineBegin(text, s_begin, begin);
       size_t m_end = m_begin + m.size();
-      const void* nr = std::memchr(text.data() + m_end, '\n', text.size() - m_end);
-      size_t l_end = nr ? static_cast<const char*>(nr) - text.data() : text.size();
-      size_t ml_begin = LineBegin(text, m_begin, begin);
+      size_t ml_begin = line_begin_of(m_begin);
+      size_t l_begin = line_begin_of(s_begin);
+      size_t l_end = line_end_of(m_end);
       Candidate c{sv, std::string_view(m.data(), m.size()),
                   text.substr(ml_begin, l_end - ml_begin), job.path, job.commit};
       if (IsAllowedGlobally(rule, c)) continue;
@@ -628,18 +654,30 @@ class ScannerImpl final : public Scanner {
     size_t emitted = job.raws.size();  // the bound covers both kinds of finding
     Status status;
     ForEachEncodedRun(text, [&](size_t begin, size_t len) {
-      std::string decoded;
-      if (!DecodeBase64Text(text.substr(begin, len), &decoded)) return true;
-      Job inner{job.path, job.commit, decoded};
-      inner.applies = job.applies;  // same path: computed once
-      Run(inner);
-      if (!inner.error.ok()) {
-        status = inner.error;
-        return false;
-      }
-      if (inner.raws.empty()) return true;
+      // The run may start a few characters before the encoding does (a
+      // word glued to it: `x<base64>`, `/<base64>` in a URL path): each of
+      // the 4 alignments is tried until one decodes to text holding a
+      // finding.
+      // A URL path glued in front (`com/cb/<base64>`) is skipped too: the
+      // alignments after the run's last '/' are tried as well.
       std::vector<Finding> found;
-      Emit(inner, &found);
+      std::string decoded;
+      std::vector<size_t> skips = {0, 1, 2, 3};
+      size_t slash = text.substr(begin, len).rfind('/');
+      if (slash != std::string_view::npos && slash >= 3)
+        for (size_t k = 1; k <= 4; ++k) skips.push_back(slash + k);
+      for (size_t skip : skips) {
+        if (!found.empty() || skip > len || len - skip < kMinEncodedRun) continue;
+        if (!DecodeBase64Text(text.substr(begin + skip, len - skip), &decoded)) continue;
+        Job inner{job.path, job.commit, decoded};
+        inner.applies = job.applies;  // same path: computed once
+        Run(inner);
+        if (!inner.error.ok()) {
+          status = inner.error;
+          return false;
+        }
+        if (!inner.raws.empty()) Emit(inner, &found);
+      }
       if (found.empty()) return true;
       line_index += static_cast<int>(CountNewlines(text.data() + counted_to, text.data() + begin));
       counted_to = begin;
@@ -707,7 +745,15 @@ class ScannerImpl final : public Scanner {
             rules_->rules[raws[j].rule].generic)
           continue;
         std::string_view ss = secret_of(raws[j]);
-        if (ss.find(gs) != std::string_view::npos || gs.find(ss) != std::string_view::npos) {
+        // The specific value holds the generic one: the same secret. The
+        // generic value holds the specific one plus a few characters (a
+        // "Bearer " prefix): the same secret too, unless the specific one's
+        // checksum fails: then the rest may be the real secret, with a
+        // made-up token glued on to have it held rather than blocked.
+        const CompiledRule& sr = rules_->rules[raws[j].rule];
+        const bool vouched = sr.checksum == ChecksumKind::kNone || VerifyChecksum(sr.checksum, ss);
+        if (ss.find(gs) != std::string_view::npos ||
+            (vouched && gs.find(ss) != std::string_view::npos && gs.size() - ss.size() <= 8)) {
           keep[i] = 0;
           break;
         }

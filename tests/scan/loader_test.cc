@@ -287,6 +287,7 @@ TEST(PrefilterTest, StripsOnlyAnOptionalLeadingRun) {
   EXPECT_EQ(RelaxRepetitionBounds("a{2,5}b{3}[x{1,2}]\\{1,2}c{0,9}?"), "a{2,}b{3}[x{1,2}]\\{1,2}c{0,}?");
   EXPECT_EQ(PrefilterFor("(?i)[\\w.-]{0,50}?(?:key)[ ]{0,20}=(\\w{10,150})"), "(?i)(?:key)[ ]{0,}=(\\w{10,})");
   EXPECT_EQ(PrefilterFor("ghp_[A-Za-z0-9]{36}"), "");
+  EXPECT_EQ(PrefilterFor("tok\\Q{1,2}\\E([0-9]{8,9})"), "");  // quoted braces: none
 }
 
 // Wherever a rule's regex matches, its prefilter matches too (else the

@@ -365,6 +365,58 @@ TEST(ScannerEncodingTest, OneLevelTextOnlyAndCanBeTurnedOff) {
   }
 }
 
+// Review findings (helper attack): a word glued in front of the encoding
+// (`x<base64>`, a URL path), and UTF-8 text around the secret, still decode.
+TEST(ScannerEncodingTest, MisalignedRunsAndUtf8TextAreDecoded) {
+  auto s = Make();
+  const std::string token = Ghp(44);
+  for (const std::string& glued : {std::string("x"), std::string("ab"), std::string("Zz9"),
+                                   std::string("https://example.com/cb/")}) {
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    ASSERT_TRUE(s->ScanText("x", "v: " + glued + Base64("t=" + token + "\n") + "\n", &out, &skipped).ok());
+    ASSERT_EQ(out.size(), 1u) << glued;
+    EXPECT_EQ(out[0].encoding, "base64");
+  }
+  for (const std::string& text : {std::string("\xF0\x9F\x94\x91 ") + token,  // a key emoji
+                                  "# \xE8\xA8\xAD\xE5\xAE\x9A\xE3\x81\xA7\xE3\x81\x99\n" + token}) {
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    ASSERT_TRUE(s->ScanText("x", "v: " + Base64(text) + "\n", &out, &skipped).ok());
+    EXPECT_EQ(out.size(), 1u) << "UTF-8 decoding";
+  }
+}
+
+// A made-up token (checksum fails: held) glued to a real password must not
+// hide the password (found by a generic rule: blocked) behind it.
+TEST(ScannerChecksumTest, AnInvalidTokenDoesNotHideTheSecretItIsGluedTo) {
+  auto s = Make();
+  const std::string payload = Noise(30, kAlnum, 71);
+  std::string check = Crc32Base62(payload);
+  check[5] = check[5] == '0' ? '1' : '0';
+  const std::string fake = "ghp_" + payload + check;
+  const std::string pw = "Qz7" + Noise(17, kAlnum, 72);
+  for (const std::string& value : {pw + "-" + fake, fake + pw}) {
+    std::vector<Finding> out;
+    std::vector<SkipNote> skipped;
+    ASSERT_TRUE(s->ScanText("app.py", "db_password = \"" + value + "\"\n", &out, &skipped).ok());
+    bool generic = false, invalid = false;
+    for (const Finding& f : out) {
+      generic = generic || f.rule_id.rfind("generic-", 0) == 0;
+      invalid = invalid || f.checksum == Finding::Checksum::kInvalid;
+    }
+    EXPECT_TRUE(generic) << value.size();
+    EXPECT_TRUE(invalid);
+  }
+  // A valid token under a secret name is one finding (the generic one is the same value).
+  const std::string valid = "ghp_" + payload + Crc32Base62(payload);
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("app.py", "db_password = \"" + valid + "\"\n", &out, &skipped).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].checksum, Finding::Checksum::kValid);
+}
+
 // The base64 runs count toward the per-blob bound like any finding.
 TEST(ScannerEncodingTest, EncodedFindingsAreBounded) {
   ScannerOptions o;
