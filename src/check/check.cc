@@ -13,6 +13,15 @@
 namespace ag::check {
 namespace {
 
+// The key violations are capped by (max_violations_per_rule): a rule and an
+// outcome. A rule's violations may differ in outcome (a secret whose
+// checksum fails is held, one that holds blocks): counted together, enough
+// held ones would push the blocking one past the cap, and the push would be
+// held where it must be refused.
+std::string CapKey(const std::string& rule_id, policy::Outcome outcome) {
+  return rule_id + '\0' + std::to_string(static_cast<int>(outcome));
+}
+
 using policy::Outcome;
 using policy::Rule;
 using policy::RuleKind;
@@ -279,8 +288,20 @@ class Collector : public git::ChangeVisitor {
     std::vector<scan::SkipNote> skipped;
     AG_RETURN_IF_ERROR(scanner_.ScanCommitLines(commit.oid, c.path, lines, &found, &skipped)
                            .WithContext("secret scan of " + c.path + " in " + commit.oid.substr(0, 12)));
+    // A file with more findings than the scanner keeps was not read to its
+    // end: what it holds further down is unknown, and a human must not be
+    // asked to wave through the hundreds listed (a real token could follow
+    // a thousand made-up ones). Refused.
+    bool truncated = false;
+    for (const scan::SkipNote& n : skipped) truncated = truncated || n.reason.rfind("stopped after", 0) == 0;
     pc.notes.insert(pc.notes.end(), skipped.begin(), skipped.end());
     Record(pc, commit, c.path, std::move(found));
+    if (truncated) {
+      for (const Rule* r : secrets_)
+        if (Applies(r, c.path))
+          Add(pc, r, c.path, 0, commit.oid, "too many findings to read the whole file: refused",
+              Outcome::kBlock);
+    }
     return Status::Ok();
   }
 
@@ -318,7 +339,7 @@ class Collector : public git::ChangeVisitor {
   void Add(PerCommit& pc, const Rule* r, const std::string& path, int line,
            const std::string& commit, std::string detail,
            std::optional<Outcome> outcome = std::nullopt) {
-    size_t& n = fired_[r->id];
+    size_t& n = fired_[CapKey(r->id, outcome.value_or(r->outcome))];
     ++n;
     if (n > options_.max_violations_per_rule) return;
     pc.violations.push_back({r->id, outcome.value_or(r->outcome),
@@ -720,8 +741,10 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
     auto take = [&](const Collector::PerCommit& pc) {
       for (const Violation& v : pc.violations) {
         if (!in_profile.count(v.rule_id) && v.rule_id != kHiddenUnicode) continue;
-        // Past the cap a rule still decides (one listed violation is enough).
-        if (++listed[v.rule_id] > options.max_violations_per_rule) continue;
+        // Past the cap a rule still decides (one listed violation per
+        // outcome is enough: the cap counts each outcome apart, so fifty
+        // held findings never hide a blocking one).
+        if (++listed[CapKey(v.rule_id, v.outcome)] > options.max_violations_per_rule) continue;
         d.violations.push_back(v);
       }
       d.findings.insert(d.findings.end(), pc.findings.begin(), pc.findings.end());
@@ -734,6 +757,10 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
     for (size_t c : walked) {
       if (const Collector::PerCommit* pc = collector.Find(commits[c].oid)) take(*pc);
     }
+    // What refuses the push first: outputs show the first violations only.
+    std::stable_sort(d.violations.begin(), d.violations.end(), [](const Violation& a, const Violation& b) {
+      return (a.outcome == Outcome::kBlock) > (b.outcome == Outcome::kBlock);
+    });
 
     // Nothing skipped is allowed: a file the scanner did not read is seen by
     // a human, whatever the policy would allow.
@@ -799,7 +826,8 @@ Result<std::vector<RefDecision>> CheckPushOnce(git_repository* repo, const polic
         const Collector::PerCommit* pc = collector.Find(oid);
         if (!pc) continue;
         for (const Violation& v : pc->violations) {
-          if (++range->fired[v.rule_id] <= options.max_violations_per_rule) range->merged.violations.push_back(v);
+          if (++range->fired[CapKey(v.rule_id, v.outcome)] <= options.max_violations_per_rule)
+            range->merged.violations.push_back(v);
         }
         range->merged.findings.insert(range->merged.findings.end(), pc->findings.begin(), pc->findings.end());
         range->merged.notes.insert(range->merged.notes.end(), pc->notes.begin(), pc->notes.end());

@@ -153,6 +153,45 @@ TEST_F(HookRulesTest, TokenWithAFailingChecksumIsHeldNotBlocked) {
   EXPECT_TRUE(valid_said) << valid.output;
 }
 
+// Review findings: made-up tokens (held) in numbers must not bury a real
+// one (blocked): the violation cap counts each outcome apart, and a file
+// with more findings than the scanner keeps is refused outright.
+TEST_F(HookRulesTest, ManyHeldFindingsNeverHideABlockingOne) {
+  auto bad = [](int i) {
+    std::string payload = "r8Kq2Xw7Lm4Np9Tb6Vc3Zs1Ye5Ud" + std::to_string(10 + i % 90);
+    std::string check = scan::Crc32Base62(payload);
+    check[5] = check[5] == '0' ? '1' : '0';
+    return "ghp_" + payload + check;
+  };
+  Branch("agent/many");
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "t" + std::to_string(i) + " = '" + bad(i) + "'\n";
+  text += "zz = '" + FakeGithubToken() + "'\n";
+  Write("fixtures.py", text);
+  Commit("fixtures");
+  RunResult r = Push("agent/many");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Machine(r.output, "refs/heads/agent/many")["outcome"], "block") << r.output;
+
+  ASSERT_EQ(Git(work_, "checkout -q -b agent/flood main").exit_code, 0);
+  std::string flood;
+  for (int i = 0; i < 1010; ++i) flood += "t" + std::to_string(i) + " = '" + bad(i) + "'\n";
+  Write("flood.py", flood);
+  Commit("flood");
+  RunResult f = Push("agent/flood");
+  EXPECT_NE(f.exit_code, 0) << f.output.substr(0, 2000);
+  nlohmann::json m = Machine(f.output, "refs/heads/agent/flood");
+  EXPECT_EQ(m["outcome"], "block");
+  bool said = false;
+  for (const auto& v : m["violations"])
+    said = said || (v.value("outcome", "") == "block" &&
+                    v.value("detail", "").find("too many findings") != std::string::npos);
+  std::string blocks;
+  for (const auto& v : m["violations"])
+    if (v.value("outcome", "") == "block") blocks += v.dump() + "\n";
+  EXPECT_TRUE(said) << blocks << m["notes"].dump().substr(0, 1000) << m["violations"].size();
+}
+
 TEST_F(HookRulesTest, SecretWrittenIntoAMergeCommitIsBlocked) {
   Branch("agent/merge");
   Write("a.txt", "a\n");
