@@ -33,6 +33,7 @@
 #include "mirror/metrics.h"
 #include "mirror/routes.h"
 #include "mirror/tls.h"
+#include "store/freezes.h"
 #include "util/crypto.h"
 #include "util/signed_env.h"
 
@@ -80,6 +81,8 @@ struct ServerState {
   Metrics metrics;
   // After metrics: destroyed first, its issuers' fetch threads report to metrics.
   std::unique_ptr<identity::Authenticator> auth;
+  // The kill switch (store/freezes.h), checked after authentication.
+  std::unique_ptr<store::FreezeCache> freezes;
   net::io_context* ioc = nullptr;
   net::thread_pool* blocking = nullptr;
   ssl::context* tls = nullptr;  // null: plain HTTP
@@ -382,6 +385,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     net::post(*state_->blocking, [self = Self(), gen, authorization = std::move(authorization)]() mutable {
       auto result = std::make_shared<Result<identity::Identity>>(
           self->state_->auth->Authenticate(authorization, std::chrono::system_clock::now()));
+      // A frozen identity is refused like a forbidden one (403 with the
+      // reason, which git prints); a freeze list that cannot be read refuses
+      // everyone (fail closed).
+      if (result->ok()) {
+        Result<std::optional<store::Freeze>> frozen =
+            self->state_->freezes->Check((*result)->name, (*result)->groups);
+        if (!frozen.ok()) {
+          *result = Status::Internal("cannot read the freeze list: " + frozen.status().message());
+        } else if (*frozen) {
+          *result = Status::PermissionDenied(store::FrozenMessage(**frozen, (*result)->name));
+        }
+      }
       net::io_context& ioc = *self->state_->ioc;
       net::post(ioc, [self = std::move(self), gen, result] {  // as in ServeMetrics
         if (self->Stale(gen)) return;
@@ -1104,6 +1119,7 @@ Status RunServer(std::shared_ptr<const config::Config> config, const ServerOptio
     }
   };
   AG_ASSIGN_OR_RETURN(state->auth, identity::Authenticator::Create(*config, auth_options));
+  state->freezes = std::make_unique<store::FreezeCache>(config->db_path());
   AG_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ParseListen(config->listen));
 
   std::optional<ssl::context> tls;  // outlives the io_context and its sessions

@@ -38,6 +38,20 @@ int RunList(int argc, char** argv) {
   int rc = 0;
   auto rows = cmd.Call(req, &rc);
   if (!rows) return rc;
+  // Frozen identities first (the kill switch): what a reviewer must know
+  // before anything else. Refused (an old daemon): none shown.
+  int freeze_rc = 0;
+  auto freezes = json ? std::nullopt : cmd.Call({{"cmd", "freezes"}}, &freeze_rc);
+  if (freezes && freezes->is_array()) {
+    for (const auto& f : *freezes) {
+      std::string who = f.value("scope", "") == "all" ? std::string("EVERY AGENT")
+                                                       : f.value("scope", "") + " " + f.value("name", "");
+      std::printf("FROZEN %s by %s: %s\n", EscapeForTerminal(who).c_str(),
+                  EscapeForTerminal(f.value("by", "")).c_str(),
+                  EscapeForTerminal(f.value("reason", "")).c_str());
+    }
+    if (!freezes->empty()) std::printf("\n");
+  }
   if (json) {
     std::printf("%s\n", rows->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
@@ -55,6 +69,7 @@ int RunList(int argc, char** argv) {
     }
     std::string status_text = r.value("status", "");
     if (r.value("upstream_moved", false) && status_text == "pending") status_text += "!";
+    if (r.value("frozen", false)) status_text += " (frozen)";
     std::string ok = std::to_string(r.value("approvals", 0)) + "/" + std::to_string(r.value("quorum", 1));
     auto text = [&r](const char* key) { return EscapeForTerminal(r.value(key, "")); };
     std::printf("%-6lld %-10s %-12s %-32s %-16s %-20s %-5s %s\n",

@@ -4,7 +4,9 @@
 #include <map>
 
 #include "control/protocol.h"
+#include "store/freezes.h"
 #include "store/requests.h"
+#include "util/log.h"
 
 namespace ag::control {
 namespace {
@@ -124,9 +126,61 @@ Result<json> List(store::Db& db, const json& req,
     for (const auto& r : rows) lo = std::min(lo, r.id), hi = std::max(hi, r.id);
     AG_ASSIGN_OR_RETURN(counts, ApprovalCounts(db, lo, hi));
   }
+  AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
   json out = json::array();
-  for (const auto& r : rows) out.push_back(Summary(r, counts.count(r.id) ? counts[r.id] : 0));
+  for (const auto& r : rows) {
+    json row = Summary(r, counts.count(r.id) ? counts[r.id] : 0);
+    if (!freezes.empty() && store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
+      row["frozen"] = true;  // cannot be approved nor replayed until thawed
+    out.push_back(std::move(row));
+  }
   return out;
+}
+
+bool InRequirement(const Peer& peer, const policy::ReviewRequirement& r) {
+  for (const std::string& u : r.users)
+    if (u == peer.user) return true;
+  for (const std::string& g : r.groups)
+    for (const std::string& mine : peer.groups)
+      if (g == mine) return true;
+  return false;
+}
+
+json FreezeJson(const store::Freeze& f) {
+  return {{"scope", store::FreezeScopeName(f.scope)}, {"name", f.name}, {"reason", f.reason},
+          {"by", f.by}, {"at", f.at}};
+}
+
+// `freeze` / `thaw` / `freezes` (store/freezes.h): reviewers and root may
+// freeze; root, the daemon's account and the policy's admins may thaw.
+Result<json> FreezeCommand(store::Db& db, const HandlerContext& ctx, const Peer& peer,
+                           const std::string& cmd, const json& req) {
+  static const ReviewerAccounts kNobody;
+  const bool reviewer = MayReviewSomething(peer, ctx.reviewers ? *ctx.reviewers : kNobody);
+  if (cmd == "freezes") {
+    if (!reviewer) return Status::PermissionDenied(peer.user + " may review nothing and may not list freezes");
+    AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> all, store::ListFreezes(db));
+    json out = json::array();
+    for (const auto& f : all) out.push_back(FreezeJson(f));
+    return out;
+  }
+  AG_ASSIGN_OR_RETURN(std::string scope_name, Str(req, "scope", true));
+  std::optional<store::FreezeScope> scope = store::ParseFreezeScope(scope_name);
+  if (!scope) return Status::InvalidArgument("scope must be identity, group or all");
+  AG_ASSIGN_OR_RETURN(std::string name, Str(req, "name", *scope != store::FreezeScope::kAll));
+  if (cmd == "freeze") {
+    if (!reviewer) return Status::PermissionDenied(peer.user + " may review nothing and may not freeze");
+    AG_ASSIGN_OR_RETURN(std::string reason, Str(req, "reason", true));
+    AG_RETURN_IF_ERROR(store::AddFreeze(db, *scope, name, reason, peer.user));
+  } else {
+    if (!SeesAll(peer) && !InRequirement(peer, ctx.settings->admins))
+      return Status::PermissionDenied(peer.user + " is not root or one of the policy's admins: only they may thaw");
+    AG_RETURN_IF_ERROR(store::RemoveFreeze(db, *scope, name, peer.user));
+  }
+  LogInfo(cmd == "freeze" ? "review.freeze" : "review.thaw",
+          {{"scope", scope_name}, {"name", *scope == store::FreezeScope::kAll ? "*" : name}, {"by", peer.user}});
+  return json{{"scope", scope_name}, {"name", *scope == store::FreezeScope::kAll ? "*" : name},
+              {"frozen", cmd == "freeze"}};
 }
 
 json DecisionJson(const review::DecisionResult& d) {
@@ -157,6 +211,7 @@ Result<json> Dispatch(store::Db& db, const HandlerContext& ctx, const Peer& peer
       return review::MayView(r, *ctx.settings, reviewer);
     };
   }
+  if (cmd == "freeze" || cmd == "thaw" || cmd == "freezes") return FreezeCommand(db, ctx, peer, cmd, req);
   if (cmd == "list") return List(db, req, visible);
   if (cmd == "show") {
     AG_ASSIGN_OR_RETURN(int64_t id, Id(req));

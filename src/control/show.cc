@@ -2,6 +2,7 @@
 
 #include "control/protocol.h"
 #include "git/git.h"
+#include "store/freezes.h"
 #include "util/display.h"
 #include "util/time.h"
 
@@ -309,6 +310,10 @@ Result<json> BuildShow(store::Db& db, const review::ReviewSettings& settings,
   int approved = 0;
   for (const auto& a : approvals) approved += a["verdict"] == "approve";
   json out = Summary(r, approved);
+  out["replay_attempts"] = r.replay_attempts;
+  AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
+  if (auto f = store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
+    out["frozen"] = store::FrozenMessage(*f, r.identity);  // not approvable nor replayed now
   out["method"] = r.method;
   out["groups"] = ParseOr(r.groups_json, json::array());
   out["http_request_id"] = r.http_request_id;

@@ -10,6 +10,7 @@
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "store/audit.h"
+#include "store/freezes.h"
 #include "store/requests.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -25,11 +26,11 @@ void Say(FILE* out, const std::string& line) { std::fprintf(out, "agentgate: %s\
 // concurrent push won the ref, a rejection came): the refusal is a decision
 // of the gate too, audited in a transaction of its own.
 void AuditOvertaken(store::Db& db, const HookContext& ctx, const std::vector<git::RefUpdate>& updates,
-                    const Status& why) {
+                    const Status& why, const char* kind = "push.overtaken") {
   json refs = json::array();
   for (const git::RefUpdate& u : updates) refs.push_back({{"ref", u.ref_name}, {"old", u.old_oid}, {"new", u.new_oid}});
   store::AuditEvent e;
-  e.kind = "push.overtaken";
+  e.kind = kind;
   e.actor = ctx.identity;
   e.repo = ctx.repo->name;
   e.data_json = json({{"updates", refs}, {"reason", why.message()}, {"http_request_id", ctx.http_request_id}}).dump();
@@ -238,6 +239,16 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
   {
     store::Transaction tx(*db);
     if (!tx.status().ok()) return Refuse(out, tx.status().WithContext("the decision cannot be recorded"));
+    // The kill switch, read under the store's write lock: a push that was
+    // already under way when its identity was frozen lands nothing.
+    Result<std::vector<store::Freeze>> freezes = store::ListFreezes(*db);
+    if (!freezes.ok()) return Refuse(out, freezes.status().WithContext("the freeze list cannot be read"));
+    if (auto f = store::FreezeFor(*freezes, ctx.identity, ctx.groups)) {
+      Status why = Status::PermissionDenied(store::FrozenMessage(*f, ctx.identity));
+      tx.Rollback();
+      AuditOvertaken(*db, ctx, *updates, why, "push.frozen");
+      return Refuse(out, why);
+    }
     // A concurrent push to the same ref that already landed makes git refuse
     // this one's ref update: say so now rather than announce a request that
     // can never land. Read under the store's write lock, so a winner landing

@@ -105,7 +105,7 @@ class PolicyParser {
     }
     std::optional<Map> top = r_.ReadMap(root, "policy",
                                         {"version", "default_outcome", "request_ttl",
-                                         "reviewers", "secrets", "profiles", "rules"});
+                                         "reviewers", "admins", "secrets", "profiles", "rules"});
     if (!top) return;
     if (const Field* f = r_.Require(*top, "version", "policy")) {
       if (std::optional<int64_t> v = r_.Int(*f, INT64_MIN, INT64_MAX); v && *v != 1) {
@@ -128,6 +128,7 @@ class PolicyParser {
     if (const Field* f = top->Get("reviewers")) {
       ReadReview(*f, "reviewers", &p->reviewers);
     }
+    if (const Field* f = top->Get("admins")) ReadReview(*f, "admins", &p->admins);
     if (const Field* f = top->Get("secrets")) ReadSecrets(*f, &p->secrets);
     if (const Field* f = top->Get("rules")) ReadRules(*f, p);
     if (const Field* f = top->Get("profiles")) ReadProfiles(*f, p);

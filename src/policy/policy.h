@@ -98,6 +98,9 @@ struct Policy {
   std::vector<Rule> rules;
   std::vector<Profile> profiles;
   ReviewRequirement reviewers;  // default reviewers
+  // Who may thaw what reviewers froze (`agentgate thaw`), besides root and
+  // the daemon's account: users and groups (quorum unused). YAML `admins`.
+  ReviewRequirement admins;
   SecretsOptions secrets;
   std::chrono::seconds request_ttl{72 * 3600};  // pending requests expire after this
 

@@ -9,6 +9,7 @@
 #include "replay/credentials.h"
 #include "replay/github_app.h"
 #include "replay/remote.h"
+#include "store/freezes.h"
 #include "store/requests.h"
 #include "util/log.h"
 
@@ -374,9 +375,12 @@ Result<int64_t> ReplayWorker::PickNext(store::Db& db, const std::set<int64_t>& t
   // this returns: a read left open across the upstream push would pin a
   // snapshot, and the worker's next BEGIN IMMEDIATE would fail with
   // "database is locked" whenever anything wrote meanwhile.
+  // A frozen pusher's approved requests wait (store/freezes.h), and hold
+  // their ref's queue; one already replaying finishes (or fails: then it is
+  // approved again, and waits).
   AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
-      "SELECT id, repo, ref, status, next_attempt_at FROM requests "
-      "WHERE status IN ('approved','replaying') ORDER BY id"));
+      std::string("SELECT id, repo, ref, status, next_attempt_at, ") + store::kRequestFrozenSql +
+      " FROM requests WHERE status IN ('approved','replaying') ORDER BY id"));
   std::set<std::pair<std::string, std::string>> seen;
   int64_t now = store::NowSeconds();
   for (;;) {
@@ -387,6 +391,7 @@ Result<int64_t> ReplayWorker::PickNext(store::Db& db, const std::set<int64_t>& t
     int64_t id = q.Int(0);
     if (tried.count(id)) continue;
     if (q.Text(3) == "approved" && q.Int(4) > now) continue;
+    if (q.Text(3) == "approved" && q.Int(5) != 0) continue;  // frozen
     if (!FindRepo(*config_, key.first)) continue;
     return id;
   }
@@ -422,6 +427,9 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
       // Durable before anything goes upstream.
       store::Transaction tx(db);
       AG_RETURN_IF_ERROR(tx.status());
+      // Frozen since it was picked: it waits (the freeze was committed first).
+      AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
+      if (store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json))) continue;
       Status st = store::TransitionRequest(db, r.id, RequestStatus::kApproved,
                                            RequestStatus::kReplaying, options_.actor, "",
                                            "replay.start");

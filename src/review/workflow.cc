@@ -11,6 +11,7 @@
 
 #include "git/git.h"
 #include "store/audit.h"
+#include "store/freezes.h"
 #include "util/log.h"
 
 namespace ag::review {
@@ -294,6 +295,14 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
       return Status::FailedPrecondition(Id(id) +
                                         ": upstream moved; re-push on top of upstream");
     }
+    // A frozen pusher's requests wait for the thaw (store/freezes.h); a
+    // rejection still goes through.
+    if (verdict == Verdict::kApprove) {
+      AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
+      if (auto f = store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
+        return Status::FailedPrecondition(Id(id) + " cannot be approved: " +
+                                          store::FrozenMessage(*f, r.identity));
+    }
     // The decision binds to what the reviewer saw: a swapped request is refused.
     if (expected) AG_RETURN_IF_ERROR(CheckBinding(r, *expected));
     // No self-approval: the pushing person (by uid, or by name: fail closed) cannot approve.
@@ -381,6 +390,7 @@ ReviewSettings SettingsFrom(const config::Config& config, const policy::Policy* 
   ReviewSettings s;
   s.identity_accounts = config.identity_accounts;
   if (policy) s.default_reviewers = policy->reviewers;
+  if (policy) s.admins = policy->admins;
   for (const auto& repo : config.repos) {
     s.repo_paths[repo.name] =
         repo.path.empty() ? config.data_dir + "/repos/" + repo.name + ".git" : repo.path;

@@ -61,6 +61,8 @@ struct ReviewSettings {
   // The policy's default reviewers: used when a request names no reviewer
   // users and no groups. Empty too -> nobody may approve (fail closed).
   policy::ReviewRequirement default_reviewers;
+  // The policy's admins (may thaw, besides root and the daemon's account).
+  policy::ReviewRequirement admins;
   // Repo name -> bare mirror path, for publishing state refs. A repo missing
   // here is not published (logged).
   std::map<std::string, std::string> repo_paths;

@@ -9,7 +9,7 @@
 namespace ag::store {
 namespace {
 
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: requests, approvals, the hash-chained audit log.
     R"sql(
 CREATE TABLE requests (
@@ -116,6 +116,18 @@ INSERT INTO request_commits (request_id, size, last_commit, commits_json)
   SELECT id, json_array_length(commits_json), coalesce(json_extract(commits_json, '$[#-1]'), ''),
          commits_json FROM requests;
 UPDATE requests SET commits_json = '[]';
+)sql",
+    // 5: the kill switch (store/freezes.h): identities, groups or everyone
+    // stopped by a reviewer or an admin until thawed.
+    R"sql(
+CREATE TABLE freezes (
+  scope      TEXT NOT NULL CHECK (scope IN ('identity','group','all')),
+  name       TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  by         TEXT NOT NULL,
+  at         INTEGER NOT NULL,
+  PRIMARY KEY (scope, name)
+) WITHOUT ROWID;
 )sql",
 };
 

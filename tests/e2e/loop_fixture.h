@@ -23,6 +23,9 @@ struct LoopOptions {
   std::string extra_config;  // more top-level config lines (webhook_url: ...)
   // More agents: {identity, group}; each gets a token (LoopTest::TokenOf).
   std::vector<std::pair<std::string, std::string>> more_agents;
+  // The config's `replay:` mapping. Default: the worker never looks for work
+  // on its own (approvals and policy-approved pushes wake it).
+  std::string replay = "{poll_interval: 1h}";
 };
 
 class LoopTest : public ::testing::Test {
@@ -49,7 +52,7 @@ class LoopTest : public ::testing::Test {
     // policy-approved pushes wake it.
     WriteFile(config_, "data_dir: " + t + "/data\npolicy: " + t + "/policy.yaml\nlisten: 127.0.0.1:" +
                            std::to_string(port_) + "\ncontrol_socket: " + t + "/control.sock\n" +
-                           "replay: {poll_interval: 1h}\n" + o.extra_config + tokens);
+                           "replay: " + o.replay + "\n" + o.extra_config + tokens);
     CmdResult add = Cmd(Bin("agentgate") + " repo add demo --upstream " + upstream_.url() +
                         " --credential " + t + "/upstream-token --config " + config_);
     ASSERT_EQ(add.rc, 0) << add.out;

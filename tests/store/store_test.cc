@@ -80,6 +80,7 @@ TEST_F(StoreTest, RangesSurviveTheUpgradeFromTheRequestRow) {
   ASSERT_TRUE(TransitionRequest(*db_, a, RequestStatus::kPending, RequestStatus::kRejected, "reviewer", "no", "request.rejected").ok());
   // What schema 3 left on disk.
   ASSERT_TRUE(db_->Exec("DROP TABLE request_commits").ok());
+  ASSERT_TRUE(db_->Exec("DROP TABLE freezes").ok());  // schema 5
   ASSERT_TRUE(db_->Exec("UPDATE requests SET commits_json = '[\"c1\",\"c2\"]'").ok());
   ASSERT_TRUE(db_->Exec("PRAGMA user_version = 3").ok());
   db_.reset();
