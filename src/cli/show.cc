@@ -109,6 +109,17 @@ void PrintHuman(const json& r, bool color) {
               Str(r, "method").empty() ? "" : (" (" + Text(r, "method") + ")").c_str(),
               Text(r, "created").c_str());
   std::printf("expires:      %s\n", Text(r, "expires").c_str());
+  if (!Str(r, "frozen").empty()) std::printf("FROZEN:       %s\n", Text(r, "frozen").c_str());
+  if (r.contains("trailers") && r["trailers"].is_array() && !r["trailers"].empty()) {
+    // What the agent said it was doing, in its commits (hook/trailers.h).
+    std::printf("trailers:\n");
+    for (const auto& t : r["trailers"]) {
+      if (!t.is_object()) continue;
+      std::printf("  %s: %s  (%s)\n", EscapeForTerminal(t.value("key", "")).c_str(),
+                  EscapeForTerminal(t.value("value", "")).c_str(),
+                  EscapeForTerminal(t.value("commit", "").substr(0, 12)).c_str());
+    }
+  }
   if (r.contains("push_options") && !r["push_options"].empty()) {
     std::printf("push options: %s\n", Join(r["push_options"]).c_str());
   }

@@ -319,6 +319,7 @@ Result<json> BuildShow(store::Db& db, const review::ReviewSettings& settings,
   out["http_request_id"] = r.http_request_id;
   out["outcome"] = r.outcome;
   out["push_options"] = ParseOr(r.push_options_json, json::array());
+  out["trailers"] = ParseOr(r.trailers_json, json::array());
   out["upstream_base"] = r.upstream_base;
   out["review_users"] = ParseOr(r.review_users_json, json::array());
   out["review_groups"] = ParseOr(r.review_groups_json, json::array());

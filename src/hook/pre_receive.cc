@@ -7,6 +7,7 @@
 #include "git/git.h"
 #include "hook/context.h"
 #include "hook/hook.h"
+#include "hook/trailers.h"
 #include "policy/policy.h"
 #include "scan/scanner.h"
 #include "store/audit.h"
@@ -234,6 +235,15 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
     return d.outcome == policy::Outcome::kBlock;
   });
 
+  // What the agent said it was doing in its commits (hook/trailers.h), read
+  // before the store's write lock is taken.
+  std::vector<json> trailers(decisions->size(), json::array());
+  for (size_t i = 0; i < decisions->size(); ++i) {
+    Result<std::vector<Trailer>> t = CollectTrailers(repo->get(), (*decisions)[i].commits, *scanner);
+    if (!t.ok()) return Refuse(out, t.status().WithContext("the commit trailers cannot be read"));
+    for (const Trailer& x : *t) trailers[i].push_back({{"key", x.key}, {"value", x.value}, {"commit", x.commit}});
+  }
+
   // Record every decision, and the accepted updates as requests, atomically.
   std::vector<std::optional<int64_t>> request_ids(decisions->size());
   {
@@ -326,6 +336,7 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
         r.findings_json = findings.dump();
         r.notes_json = notes.dump();
         r.push_options_json = options_json.dump();
+        r.trailers_json = trailers[i].dump();
         r.commits_json = OidList(d.commits);
         r.commits_size = static_cast<int64_t>(d.commits.size());
         r.commits_last = d.commits.empty() ? "" : d.commits.back();
@@ -372,6 +383,7 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
                    {"push_refused", blocked},      {"rules", d.rules},
                    {"violations", violations},     {"findings", findings},
                    {"notes", notes},               {"push_options", options_json},
+                   {"trailers", trailers[i]},
                    {"groups", groups_json},        {"method", ctx.method},
                    {"http_request_id", ctx.http_request_id},
                    {"commits", d.commits.size()}};

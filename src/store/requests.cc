@@ -12,7 +12,7 @@ constexpr const char* kColumns =
     "http_request_id, status, outcome, rules_json, findings_json, notes_json, "
     "push_options_json, commits_json, upstream_base, quorum, review_users_json, "
     "review_groups_json, created_at, updated_at, expires_at, status_reason, upstream_moved, "
-    "replay_attempts, next_attempt_at";
+    "replay_attempts, next_attempt_at, trailers_json";
 
 Request ReadRow(const Stmt& q) {
   Request r;
@@ -45,6 +45,7 @@ Request ReadRow(const Stmt& q) {
   r.upstream_moved = q.Int(c++) != 0;
   r.replay_attempts = static_cast<int>(q.Int(c++));
   r.next_attempt_at = q.Int(c++);
+  r.trailers_json = q.Text(c++);
   return r;
 }
 
@@ -88,14 +89,15 @@ Result<int64_t> InsertRequest(Db& db, Request r, int64_t ttl_seconds) {
       "INSERT INTO requests (repo, ref, old_oid, new_oid, identity, groups_json, method, "
       "claims_json, http_request_id, status, outcome, rules_json, findings_json, notes_json, "
       "push_options_json, commits_json, upstream_base, quorum, review_users_json, "
-      "review_groups_json, created_at, updated_at, expires_at) "
-      "VALUES (?,?,?,?,?,?,?,?,?,'incoming',?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+      "review_groups_json, created_at, updated_at, expires_at, trailers_json) "
+      "VALUES (?,?,?,?,?,?,?,?,?,'incoming',?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   ins.Bind(1, r.repo).Bind(2, r.ref).Bind(3, r.old_oid).Bind(4, r.new_oid).Bind(5, r.identity)
       .Bind(6, r.groups_json).Bind(7, r.method).Bind(8, r.claims_json).Bind(9, r.http_request_id)
       .Bind(10, r.outcome).Bind(11, r.rules_json).Bind(12, r.findings_json).Bind(13, r.notes_json)
       .Bind(14, r.push_options_json).Bind(15, "[]").Bind(16, r.upstream_base)
       .Bind(17, static_cast<int64_t>(r.quorum)).Bind(18, r.review_users_json)
-      .Bind(19, r.review_groups_json).Bind(20, now).Bind(21, now).Bind(22, now + ttl_seconds);
+      .Bind(19, r.review_groups_json).Bind(20, now).Bind(21, now).Bind(22, now + ttl_seconds)
+      .Bind(23, r.trailers_json);
   AG_RETURN_IF_ERROR(ins.Run().WithContext("insert request"));
   int64_t id = db.LastInsertId();
   if (r.commits_size == 0 && r.commits_json.size() > 2) {  // callers other than the hook

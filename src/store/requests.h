@@ -43,6 +43,9 @@ struct Request {
   std::string findings_json = "[]";      // masked findings
   std::string notes_json = "[]";         // skip notes (binary, too large)
   std::string push_options_json = "[]";  // GIT_PUSH_OPTION_* values
+  // Trailers of the pushed commits ([{"key","value","commit"}], masked,
+  // bounded: hook/trailers.h). Added in schema 6.
+  std::string trailers_json = "[]";
   std::string commits_json = "[]";       // the range: commit ids upstream lacked, oldest first
   // Added after the first version: for InsertRequest only (never filled on
   // read). The range is commits_base's range plus commits_own_json: stored

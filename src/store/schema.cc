@@ -9,7 +9,7 @@
 namespace ag::store {
 namespace {
 
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: requests, approvals, the hash-chained audit log.
     R"sql(
 CREATE TABLE requests (
@@ -128,6 +128,12 @@ CREATE TABLE freezes (
   at         INTEGER NOT NULL,
   PRIMARY KEY (scope, name)
 ) WITHOUT ROWID;
+)sql",
+    // 6: what the agent said it was doing, from its commits' trailers
+    // (Agent-Session:, Prompt-Id:, Co-authored-by: ...), masked and bounded
+    // (hook/trailers.h).
+    R"sql(
+ALTER TABLE requests ADD COLUMN trailers_json TEXT NOT NULL DEFAULT '[]';
 )sql",
 };
 

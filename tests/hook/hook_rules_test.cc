@@ -1,6 +1,7 @@
 // End to end: the real git client pushes to a real bare repo whose
 // pre-receive and post-receive hooks are agentgate's; one test per rule.
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "hook/hook_fixture.h"
 #include "scan/rules.h"
@@ -503,6 +504,40 @@ TEST_F(HookRulesTest, PushOptionsAreRecordedAndSecretsInThemMasked) {
   std::string audit = StoreBytes();
   EXPECT_NE(audit.find("task=JIRA-43"), std::string::npos);
   EXPECT_EQ(audit.find(FakeGithubToken()), std::string::npos);
+}
+
+// What the agent said it was doing (issue 18): its commits' trailers are
+// recorded with the request and the decision, masked, each once.
+TEST_F(HookRulesTest, CommitTrailersAreRecordedWithThePush) {
+  Branch("agent/said");
+  Write("a.txt", "a\n");
+  Commit("first step\n\nAgent-Session: sess-4711\nPrompt-Id: prompt-9\n"
+         "Co-authored-by: Claude <agent@example.com>");
+  Write("b.txt", "b\n");
+  Commit("second step\n\nThe body says why.\n\nAgent-Session: sess-4711\nPrompt-Id: prompt-10");
+  Write("c.txt", "c\n");
+  Commit("no trailers here\n\nNot: a trailer block because\nthis line is prose");
+  RunResult r = Push("-o task=JIRA-7 agent/said");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto reqs = Requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  nlohmann::json t = nlohmann::json::parse(reqs[0].trailers_json);
+  ASSERT_TRUE(t.is_array());
+  std::multiset<std::string> got;
+  for (const auto& x : t) got.insert(x.value("key", "") + "=" + x.value("value", ""));
+  EXPECT_EQ(got, (std::multiset<std::string>{"Agent-Session=sess-4711", "Prompt-Id=prompt-10",
+                                             "Prompt-Id=prompt-9",
+                                             "Co-authored-by=Claude <agent@example.com>"}))
+      << t.dump();
+  EXPECT_NE(StoreBytes().find("prompt-10"), std::string::npos);
+
+  // A secret in a trailer blocks the push (the message is scanned) and is
+  // recorded masked in the decision.
+  Write("d.txt", "d\n");
+  Commit("leak\n\nAgent-Session: " + FakeGithubToken());
+  RunResult leak = Push("agent/said");
+  EXPECT_NE(leak.exit_code, 0) << leak.output;
+  EXPECT_EQ(StoreBytes().find(FakeGithubToken()), std::string::npos);
 }
 
 TEST_F(HookRulesTest, NewPushSupersedesThePendingRequest) {

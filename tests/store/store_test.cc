@@ -81,6 +81,7 @@ TEST_F(StoreTest, RangesSurviveTheUpgradeFromTheRequestRow) {
   // What schema 3 left on disk.
   ASSERT_TRUE(db_->Exec("DROP TABLE request_commits").ok());
   ASSERT_TRUE(db_->Exec("DROP TABLE freezes").ok());  // schema 5
+  ASSERT_TRUE(db_->Exec("ALTER TABLE requests DROP COLUMN trailers_json").ok());  // schema 6
   ASSERT_TRUE(db_->Exec("UPDATE requests SET commits_json = '[\"c1\",\"c2\"]'").ok());
   ASSERT_TRUE(db_->Exec("PRAGMA user_version = 3").ok());
   db_.reset();
