@@ -653,13 +653,44 @@ class ScannerImpl final : public Scanner {
     int line_index = 0;
     size_t emitted = job.raws.size();  // the bound covers both kinds of finding
     Status status;
+    size_t absorbed_until = 0;  // lines already decoded as part of a wrapped block
     ForEachEncodedRun(text, [&](size_t begin, size_t len) {
+      if (begin < absorbed_until) return true;
+      // Wrapped base64 (`base64` wraps at 76 columns, PEM at 64): a run
+      // that fills its line up to its end, of at least 40 characters, is
+      // joined with the following lines made of the alphabet alone
+      // (indentation allowed), up to one with padding or a shorter one.
+      std::string joined;
+      std::string_view encoded = text.substr(begin, len);
+      size_t e = begin + len;
+      auto at_line_end = [&](size_t p) {
+        while (p < text.size() && text[p] == '=') ++p;
+        if (p < text.size() && text[p] == '\r') ++p;
+        return p >= text.size() || text[p] == '\n' ? p : std::string_view::npos;
+      };
+      size_t last_len = len;
+      for (size_t end = at_line_end(e); end != std::string_view::npos && end < text.size() &&
+                                        last_len >= 40 && end == e;) {
+        size_t q = end + 1;
+        while (q < text.size() && (text[q] == ' ' || text[q] == '\t')) ++q;
+        size_t r = q;
+        while (r < text.size() && InAlphabet(text[r])) ++r;
+        size_t next_end = at_line_end(r);
+        if (r - q < 4 || next_end == std::string_view::npos) break;
+        if (joined.empty()) joined.assign(text.substr(begin, len));
+        joined.append(text.substr(q, r - q));
+        last_len = r - q;
+        absorbed_until = r;
+        e = r;
+        end = next_end;
+        if (end != r) break;  // padding: the block's last line
+      }
+      if (!joined.empty()) encoded = joined;
       // The run may start a few characters before the encoding does (a
       // word glued to it: `x<base64>`, `/<base64>` in a URL path): each of
       // the 4 alignments is tried until one decodes to text holding a
-      // finding.
-      // A URL path glued in front (`com/cb/<base64>`) is skipped too: the
-      // alignments after the run's last '/' are tried as well.
+      // finding; after the run's last '/' (a URL path glued in front:
+      // `com/cb/<base64>`) too.
       std::vector<Finding> found;
       std::string decoded;
       std::vector<size_t> skips = {0, 1, 2, 3};
@@ -667,8 +698,8 @@ class ScannerImpl final : public Scanner {
       if (slash != std::string_view::npos && slash >= 3)
         for (size_t k = 1; k <= 4; ++k) skips.push_back(slash + k);
       for (size_t skip : skips) {
-        if (!found.empty() || skip > len || len - skip < kMinEncodedRun) continue;
-        if (!DecodeBase64Text(text.substr(begin + skip, len - skip), &decoded)) continue;
+        if (!found.empty() || skip > encoded.size() || encoded.size() - skip < kMinEncodedRun) continue;
+        if (!DecodeBase64Text(encoded.substr(skip), &decoded)) continue;
         Job inner{job.path, job.commit, decoded};
         inner.applies = job.applies;  // same path: computed once
         Run(inner);

@@ -417,6 +417,27 @@ TEST(ScannerChecksumTest, AnInvalidTokenDoesNotHideTheSecretItIsGluedTo) {
   EXPECT_EQ(out[0].checksum, Finding::Checksum::kValid);
 }
 
+// Wrapped base64 (the `base64` tool's 76 columns, PEM's 64, indented in
+// YAML): the lines are joined, so a token split across them is found.
+TEST(ScannerEncodingTest, WrappedBase64IsJoined) {
+  auto s = Make();
+  const std::string token = Ghp(45);
+  const std::string b64 = Base64("# generated config\nexport GH_TOKEN=" + token + "\nexport X=1\n");
+  for (size_t width : {76u, 64u, 40u}) {
+    for (const std::string& indent : {std::string(""), std::string("    ")}) {
+      std::string text = "data:\n";
+      for (size_t i = 0; i < b64.size(); i += width) text += indent + b64.substr(i, width) + "\n";
+      text += "after: 1\n";
+      std::vector<Finding> out;
+      std::vector<SkipNote> skipped;
+      ASSERT_TRUE(s->ScanText("secret.yaml", text, &out, &skipped).ok());
+      ASSERT_EQ(out.size(), 1u) << width << " [" << indent << "]";
+      EXPECT_EQ(out[0].encoding, "base64");
+      EXPECT_EQ(out[0].line, 2);
+    }
+  }
+}
+
 // The base64 runs count toward the per-blob bound like any finding.
 TEST(ScannerEncodingTest, EncodedFindingsAreBounded) {
   ScannerOptions o;
