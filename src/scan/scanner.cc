@@ -325,6 +325,10 @@ struct Job {
   // that other packs' rules respect (e.g. a team's allowlisted public key).
   std::vector<Raw> allowed_spans;
   std::vector<char> applies;  // per rule: it applies to `path` (Run fills it)
+  // Per multi-line rule: bytes its line-anchored runs read, and whether it
+  // switched to one unanchored run over the rest (RunRule).
+  std::vector<size_t> multiline_read;
+  std::vector<char> multiline_done;
   bool truncated = false;
   Status error;  // a rule regex that failed to compile: the scan is incomplete
   bool stop() const { return truncated || !error.ok(); }
@@ -558,6 +562,23 @@ class ScannerImpl final : public Scanner {
         return;
     }
     const bool anchored = on_line && rule.line_regex != nullptr;
+    if (anchored) {
+      // A multi-line rule reads up to `multiline` bytes past each keyword
+      // line: 10 MiB of "BEGIN ... PRIVATE KEY" lines would read 64 KiB
+      // each (the hook starved for half a minute). Past a budget of
+      // max(1 MiB, 2x the text) the rule runs once, unanchored, from this
+      // line to the end (linear), keeping every match, and is done.
+      if (job.multiline_done.empty()) {
+        job.multiline_done.assign(rules_->rules.size(), 0);
+        job.multiline_read.assign(rules_->rules.size(), 0);
+      }
+      if (job.multiline_done[r]) return;
+      job.multiline_read[r] += std::min(job.text.size(), end + static_cast<size_t>(rule.multiline)) - begin;
+      if (job.multiline_read[r] > std::max<size_t>(size_t{1} << 20, 2 * job.text.size())) {
+        job.multiline_done[r] = 1;
+        return RunRule(job, r, begin, job.text.size(), job.text.size(), false);
+      }
+    }
     Result<const re2::RE2*> compiled = anchored ? rule.line_regex->Get() : rule.regex->Get();
     if (!compiled.ok()) {
       if (job.error.ok()) job.error = compiled.status();

@@ -438,6 +438,24 @@ TEST(ScannerEncodingTest, WrappedBase64IsJoined) {
   }
 }
 
+// Many keyword lines of a multi-line rule (BEGIN ... PRIVATE KEY without
+// an END) switch it to one linear pass past a budget: a real key after
+// them is still found (review finding: 10 MiB of such lines took 29 s).
+TEST(ScannerTest, ManyKeyLinesStillFindTheKeyAfterThem) {
+  auto s = Make();
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "-----BEGIN RSA PRIVATE KEY-----\n";
+  text += Cat({"-----BEGIN OPENSSH PRI", "VATE KEY-----\n"});
+  for (int i = 0; i < 6; ++i) text += Noise(64, testing::kB64, 80 + i) + "\n";
+  text += Cat({"-----END OPENSSH PRI", "VATE KEY-----\n"});
+  std::vector<Finding> out;
+  std::vector<SkipNote> skipped;
+  ASSERT_TRUE(s->ScanText("keys.txt", text, &out, &skipped).ok());
+  bool key = false;
+  for (const Finding& f : out) key = key || f.rule_id == "private-key";
+  EXPECT_TRUE(key) << out.size();
+}
+
 // The base64 runs count toward the per-blob bound like any finding.
 TEST(ScannerEncodingTest, EncodedFindingsAreBounded) {
   ScannerOptions o;
