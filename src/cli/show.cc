@@ -60,6 +60,11 @@ std::string Finding(const json& f) {
       break;
     }
   }
+  // Issue 13: a checksum that holds marks a token the provider issued; one
+  // that fails a look-alike (held, not blocked). Encoded secrets say so.
+  if (Str(f, "checksum") == "valid") out += "  [checksum valid: a real token]";
+  if (Str(f, "checksum") == "invalid") out += "  [checksum invalid]";
+  if (!Str(f, "encoding").empty()) out += "  [" + Str(f, "encoding") + "-encoded]";
   std::string commit = Str(f, "commit");
   if (!commit.empty()) out += "  (commit " + commit.substr(0, 10) + ")";
   return out.empty() ? f.dump() : out;
