@@ -130,7 +130,10 @@ Result<json> List(store::Db& db, const json& req,
   json out = json::array();
   for (const auto& r : rows) {
     json row = Summary(r, counts.count(r.id) ? counts[r.id] : 0);
-    if (!freezes.empty() && store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
+    const bool open = r.status == store::RequestStatus::kPending ||
+                      r.status == store::RequestStatus::kApproved ||
+                      r.status == store::RequestStatus::kReplaying;
+    if (open && !freezes.empty() && store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
       row["frozen"] = true;  // cannot be approved nor replayed until thawed
     out.push_back(std::move(row));
   }

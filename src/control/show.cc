@@ -313,7 +313,7 @@ Result<json> BuildShow(store::Db& db, const review::ReviewSettings& settings,
   out["replay_attempts"] = r.replay_attempts;
   AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
   if (auto f = store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
-    out["frozen"] = store::FrozenMessage(*f, r.identity);  // not approvable nor replayed now
+    out["frozen"] = store::FrozenMessage(*f, r.identity, true);  // not approvable nor replayed now
   out["method"] = r.method;
   out["groups"] = ParseOr(r.groups_json, json::array());
   out["http_request_id"] = r.http_request_id;

@@ -259,6 +259,22 @@ int RunPreReceiveWith(const HookOptions& options, const HookInvocation& invocati
       AuditOvertaken(*db, ctx, *updates, why, "push.frozen");
       return Refuse(out, why);
     }
+    // Nor may anyone else carry a frozen pusher's commits upstream (built
+    // on them, or pushed again under another name).
+    Result<std::unordered_map<std::string, int64_t>> frozen_commits = store::FrozenCommits(*db, ctx.repo->name);
+    if (!frozen_commits.ok()) return Refuse(out, frozen_commits.status().WithContext("the freeze list cannot be read"));
+    for (const check::RefDecision& d : *decisions) {
+      for (const std::string& c : d.commits) {
+        auto it = frozen_commits->find(c);
+        if (it == frozen_commits->end()) continue;
+        Status why = Status::PermissionDenied(
+            d.update.ref_name + " carries commit " + c.substr(0, 12) + " of request " +
+            std::to_string(it->second) + ", whose pusher is frozen: it waits for the thaw");
+        tx.Rollback();
+        AuditOvertaken(*db, ctx, *updates, why, "push.frozen");
+        return Refuse(out, why);
+      }
+    }
     // A concurrent push to the same ref that already landed makes git refuse
     // this one's ref update: say so now rather than announce a request that
     // can never land. Read under the store's write lock, so a winner landing

@@ -376,8 +376,9 @@ Result<int64_t> ReplayWorker::PickNext(store::Db& db, const std::set<int64_t>& t
   // snapshot, and the worker's next BEGIN IMMEDIATE would fail with
   // "database is locked" whenever anything wrote meanwhile.
   // A frozen pusher's approved requests wait (store/freezes.h), and hold
-  // their ref's queue; one already replaying finishes (or fails: then it is
-  // approved again, and waits).
+  // their ref's queue; one replaying in this process finishes (or fails:
+  // then it is approved again, and waits); one found replaying after a
+  // restart waits for the thaw too.
   AG_ASSIGN_OR_RETURN(store::Stmt q, db.Prepare(
       std::string("SELECT id, repo, ref, status, next_attempt_at, ") + store::kRequestFrozenSql +
       " FROM requests WHERE status IN ('approved','replaying') ORDER BY id"));
@@ -391,7 +392,8 @@ Result<int64_t> ReplayWorker::PickNext(store::Db& db, const std::set<int64_t>& t
     int64_t id = q.Int(0);
     if (tried.count(id)) continue;
     if (q.Text(3) == "approved" && q.Int(4) > now) continue;
-    if (q.Text(3) == "approved" && q.Int(5) != 0) continue;  // frozen
+    // Frozen: waits, approved or (after a crash) replaying alike.
+    if (q.Int(5) != 0) continue;
     if (!FindRepo(*config_, key.first)) continue;
     return id;
   }
@@ -430,6 +432,10 @@ Result<PassStats> ReplayWorker::Pass(store::Db& db) {
       // Frozen since it was picked: it waits (the freeze was committed first).
       AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
       if (store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json))) continue;
+      // Nor one carrying a frozen pusher's commits.
+      AG_ASSIGN_OR_RETURN(auto frozen, store::FrozenCommits(db, r.repo));
+      AG_ASSIGN_OR_RETURN(auto carried, store::FrozenCommitOf(db, r.id, frozen));
+      if (carried) continue;
       Status st = store::TransitionRequest(db, r.id, RequestStatus::kApproved,
                                            RequestStatus::kReplaying, options_.actor, "",
                                            "replay.start");

@@ -301,7 +301,15 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
       AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
       if (auto f = store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)))
         return Status::FailedPrecondition(Id(id) + " cannot be approved: " +
-                                          store::FrozenMessage(*f, r.identity));
+                                          store::FrozenMessage(*f, r.identity, true));
+      // Nor one that carries a frozen pusher's commits (another agent built
+      // on them, or pushed them again under its own name).
+      AG_ASSIGN_OR_RETURN(auto frozen, store::FrozenCommits(db, r.repo));
+      AG_ASSIGN_OR_RETURN(auto carried, store::FrozenCommitOf(db, id, frozen));
+      if (carried)
+        return Status::FailedPrecondition(Id(id) + " cannot be approved: it carries commit " +
+                                          carried->first.substr(0, 12) + " of " + Id(carried->second) +
+                                          ", whose pusher is frozen");
     }
     // The decision binds to what the reviewer saw: a swapped request is refused.
     if (expected) AG_RETURN_IF_ERROR(CheckBinding(r, *expected));

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/audit.h"
+#include "store/requests.h"
 
 namespace ag::store {
 namespace {
@@ -19,6 +20,11 @@ Status Check(FreezeScope scope, const std::string& name, const std::string* reas
     return Status::InvalidArgument(std::string("a ") + std::string(FreezeScopeName(scope)) +
                                    " freeze needs a name");
   if (name.size() > kMaxField) return Status::InvalidArgument("name is too long");
+  // A name that only looks like another ("agent-b " for agent-b) would
+  // freeze nobody and say it did.
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
+      return Status::InvalidArgument("a name has no spaces or control characters");
   if (reason && reason->empty()) return Status::InvalidArgument("a freeze needs a reason");
   if (reason && reason->size() > kMaxField) return Status::InvalidArgument("reason is too long");
   return Status::Ok();
@@ -139,12 +145,51 @@ std::vector<std::string> GroupsOf(const std::string& groups_json) {
   return out;
 }
 
-std::string FrozenMessage(const Freeze& f, const std::string& identity) {
+std::string FrozenMessage(const Freeze& f, const std::string& identity, bool with_by) {
   std::string what = f.scope == FreezeScope::kAll      ? "every agent is frozen"
                      : f.scope == FreezeScope::kGroup ? "identity " + identity + " is frozen (group " +
                                                              f.name + ")"
                                                        : "identity " + identity + " is frozen";
-  return what + " by " + f.by + ": " + f.reason + " (a reviewer or admin must thaw it)";
+  return what + (with_by ? " by " + f.by : std::string()) + ": " + f.reason +
+         " (a reviewer or admin must thaw it)";
+}
+
+Result<std::unordered_map<std::string, int64_t>> FrozenCommits(Db& db, std::string_view repo) {
+  std::unordered_map<std::string, int64_t> out;
+  AG_ASSIGN_OR_RETURN(std::vector<Freeze> freezes, ListFreezes(db));
+  if (freezes.empty()) return out;
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare(
+      std::string("WITH RECURSIVE chain(root, id) AS ("
+                  "  SELECT requests.id, requests.id FROM requests WHERE requests.repo = ? AND "
+                  "  requests.status NOT IN ('replayed', 'rejected') AND ") + kRequestFrozenSql +
+      "  UNION ALL SELECT chain.root, c.base_request FROM chain "
+      "  JOIN request_commits c ON c.request_id = chain.id WHERE c.base_request IS NOT NULL) "
+      "SELECT j.value, max(chain.root) FROM chain "
+      "JOIN request_commits c ON c.request_id = chain.id, json_each(c.commits_json) j "
+      "GROUP BY j.value"));
+  st.Bind(1, repo);
+  while (true) {
+    AG_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out[st.Text(0)] = st.Int(1);
+  }
+  return out;
+}
+
+Result<std::optional<std::pair<std::string, int64_t>>> FrozenCommitOf(
+    Db& db, int64_t id, const std::unordered_map<std::string, int64_t>& frozen) {
+  std::optional<std::pair<std::string, int64_t>> none;
+  if (frozen.empty()) return none;
+  AG_ASSIGN_OR_RETURN(std::string range, RequestCommits(db, id));
+  nlohmann::json list = nlohmann::json::parse(range, nullptr, false);
+  if (!list.is_array()) return none;
+  for (const auto& c : list) {
+    if (!c.is_string()) continue;
+    auto it = frozen.find(c.get<std::string>());
+    if (it != frozen.end() && it->second != id)
+      return std::optional<std::pair<std::string, int64_t>>(std::make_pair(it->first, it->second));
+  }
+  return none;
 }
 
 FreezeCache::FreezeCache(std::string db_path, std::chrono::milliseconds max_age)

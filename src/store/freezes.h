@@ -14,6 +14,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "store/db.h"
@@ -55,9 +58,23 @@ std::vector<std::string> GroupsOf(const std::string& groups_json);
 // `requests`.
 extern const char* const kRequestFrozenSql;
 
-// The message a frozen identity gets: "identity agent-7 is frozen by alice:
-// REASON (ask a reviewer to thaw it)".
-std::string FrozenMessage(const Freeze& f, const std::string& identity);
+// Why a frozen identity is stopped: "identity agent-7 is frozen: REASON (a
+// reviewer or admin must thaw it)". `with_by` adds who froze it ("frozen by
+// alice"): for reviewers, never for the agent (it would learn which account
+// to go after).
+std::string FrozenMessage(const Freeze& f, const std::string& identity, bool with_by = false);
+
+// The commits of the requests of frozen pushers in `repo` that are not
+// upstream yet (any status but replayed and rejected; with their chained
+// bases), each with one such request. Such commits wait for the thaw
+// whoever carries them: another identity's push that holds one is refused,
+// a request that holds one is neither approved nor replayed. Empty (and no
+// query) when nothing is frozen.
+Result<std::unordered_map<std::string, int64_t>> FrozenCommits(Db& db, std::string_view repo);
+
+// The first commit of request `id`'s range found in `frozen`, if any.
+Result<std::optional<std::pair<std::string, int64_t>>> FrozenCommitOf(
+    Db& db, int64_t id, const std::unordered_map<std::string, int64_t>& frozen);
 
 // The freezes as one process sees them, re-read from the database at once
 // after a freeze or thaw committed by this process (the daemon's control
@@ -76,8 +93,8 @@ class FreezeCache {
   FreezeCache& operator=(const FreezeCache&) = delete;
 
   // The freeze that stops `identity`, if any. A database that cannot be read
-  // is an error (callers refuse: fail closed); a database without the table
-  // yet (nothing migrated it) means no freeze.
+  // is an error (callers refuse: fail closed); the connection migrates the
+  // schema when it opens.
   Result<std::optional<Freeze>> Check(const std::string& identity,
                                       const std::vector<std::string>& groups);
 

@@ -143,6 +143,41 @@ TEST_F(FreezeTest, AnApprovedRequestOfAFrozenGroupIsNotReplayed) {
       << DaemonLog();
 }
 
+// Attack review: a frozen agent's commits must not reach upstream under
+// another identity: not in a request built on them before the freeze (it
+// cannot be approved), not pushed again under another name after it.
+TEST_F(FreezeTest, AFrozenAgentsCommitsWaitWhoeverCarriesThem) {
+  std::string a1;
+  ASSERT_EQ(PushNew(WorkDir(), "a1", &a1).rc, 0);  // request 1, agent-ci
+  std::string work_b = CloneAs("agent-b");
+  ASSERT_EQ(Git("-C " + work_b + " fetch -q origin").rc, 0);
+  ASSERT_EQ(Git("-C " + work_b + " checkout -q -B on-a1 origin/agent/a1").rc, 0);
+  WriteFile(work_b + "/b.txt", "b\n");
+  ASSERT_EQ(Git("-C " + work_b + " add -A").rc, 0);
+  ASSERT_EQ(Git("-C " + work_b + " commit -qm on-top").rc, 0);
+  CmdResult built = Git("-C " + work_b + " push origin HEAD:refs/heads/agent/b-on-a1");
+  ASSERT_EQ(built.rc, 0) << built.out;  // request 2, agent-b, carries a1
+
+  ASSERT_EQ(Agentgate("freeze --identity agent-ci --reason 'incident 9'").rc, 0);
+  CmdResult approve = Agentgate("approve 2");
+  EXPECT_NE(approve.rc, 0) << approve.out;
+  EXPECT_NE(approve.out.find("whose pusher is frozen"), std::string::npos) << approve.out;
+
+  // Pushing agent-ci's commit again under agent-b's name is refused.
+  CmdResult again = Git("-C " + work_b + " push origin origin/agent/a1:refs/heads/agent/b-copy");
+  EXPECT_NE(again.rc, 0) << again.out;
+  EXPECT_NE(again.out.find("whose pusher is frozen"), std::string::npos) << again.out;
+  // The agent is not told who froze it.
+  CmdResult door = Work("fetch -q origin");
+  EXPECT_NE(door.rc, 0);
+  EXPECT_EQ(door.out.find("by " + ShOut("id -un")), std::string::npos) << door.out;
+  EXPECT_FALSE(UpstreamHas(a1));
+
+  ASSERT_EQ(Agentgate("thaw --identity agent-ci").rc, 0);
+  ASSERT_EQ(Agentgate("approve 2").rc, 0);
+  EXPECT_TRUE(WaitFor([&] { return UpstreamHas(a1); }, std::chrono::seconds(30))) << DaemonLog();
+}
+
 TEST_F(FreezeTest, FreezeAndThawNeedTheirArguments) {
   EXPECT_NE(Agentgate("freeze --identity agent-ci").rc, 0);                // no reason
   EXPECT_NE(Agentgate("freeze --reason x").rc, 0);                         // no target
@@ -150,6 +185,8 @@ TEST_F(FreezeTest, FreezeAndThawNeedTheirArguments) {
   CmdResult not_frozen = Agentgate("thaw --identity nobody");
   EXPECT_NE(not_frozen.rc, 0);
   EXPECT_NE(not_frozen.out.find("not frozen"), std::string::npos) << not_frozen.out;
+  // A name that only looks like another freezes nobody: refused.
+  EXPECT_NE(Agentgate("freeze --identity 'agent-ci ' --reason x").rc, 0);
   // --all stops everyone, including agents added later to the config.
   ASSERT_EQ(Agentgate("freeze --all --reason 'maintenance'").rc, 0);
   CmdResult fetch = Work("fetch -q origin");
