@@ -288,8 +288,22 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
       unauthorised = CheckAuthorised(r, who, reviewer);
       if (!unauthorised.ok()) return NoSuchRequestFor(reviewer, id);
     }
-    // Pending and not past its deadline.
-    AG_RETURN_IF_ERROR(CheckPendingAndFresh(db, tx, r, &publish));
+    // Pending and not past its deadline. Except: an approved request whose
+    // pusher was frozen since (or that carries a frozen pusher's commits)
+    // waits for the thaw, and a reviewer may still take it back (reject),
+    // or a thaw would release what caused the freeze.
+    RequestStatus from = RequestStatus::kPending;
+    if (verdict == Verdict::kReject && r.status == RequestStatus::kApproved) {
+      AG_ASSIGN_OR_RETURN(std::vector<store::Freeze> freezes, store::ListFreezes(db));
+      bool frozen = store::FreezeFor(freezes, r.identity, store::GroupsOf(r.groups_json)).has_value();
+      if (!frozen) {
+        AG_ASSIGN_OR_RETURN(auto commits, store::FrozenCommits(db, r.repo));
+        AG_ASSIGN_OR_RETURN(auto carried, store::FrozenCommitOf(db, id, commits));
+        frozen = carried.has_value();
+      }
+      if (frozen) from = RequestStatus::kApproved;
+    }
+    if (from == RequestStatus::kPending) AG_RETURN_IF_ERROR(CheckPendingAndFresh(db, tx, r, &publish));
     // Approving on top of a moved upstream would replay onto a base nobody reviewed.
     if (verdict == Verdict::kApprove && r.upstream_moved) {
       return Status::FailedPrecondition(Id(id) +
@@ -343,9 +357,8 @@ Result<DecisionResult> Decide(store::Db& db, const ReviewSettings& settings, int
                              reviewer.user, data));
     if (verdict == Verdict::kReject) {
       // Any rejection rejects.
-      AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, RequestStatus::kPending,
-                                                  RequestStatus::kRejected, reviewer.user, text,
-                                                  "request.rejected"));
+      AG_RETURN_IF_ERROR(store::TransitionRequest(db, id, from, RequestStatus::kRejected,
+                                                  reviewer.user, text, "request.rejected"));
       res.status = RequestStatus::kRejected;
       res.message = "rejected " + Id(id);
       // Rejections stick: an approved request that would carry one of these

@@ -136,11 +136,39 @@ TEST_F(FreezeTest, AnApprovedRequestOfAFrozenGroupIsNotReplayed) {
 
   // Thawed, the next wake replays it.
   ASSERT_EQ(Agentgate("thaw --group agents").rc, 0);
+  // (Before a thaw a reviewer may take it back instead: see the next test.)
   std::string b2;
   ASSERT_EQ(PushNew(work_b, "b2", &b2).rc, 0);
   ASSERT_EQ(Agentgate("approve 3").rc, 0);
   EXPECT_TRUE(WaitFor([&] { return UpstreamHas(a1) && UpstreamHas(b2); }, std::chrono::seconds(30)))
       << DaemonLog();
+}
+
+// Attack review: an approved request of a frozen agent can be rejected, so
+// that a thaw does not release what caused the freeze.
+TEST_F(FreezeTest, AnApprovedRequestOfAFrozenAgentCanBeTakenBack) {
+  upstream_.StopBackend();
+  std::string a1;
+  ASSERT_EQ(PushNew(WorkDir(), "a1", &a1).rc, 0);
+  ASSERT_EQ(Agentgate("approve 1").rc, 0);
+  ASSERT_TRUE(WaitFor([&] {
+    json r = Show(1);
+    return r.value("status", "") == "approved" && r.value("replay_attempts", 0) >= 1;
+  }, std::chrono::seconds(30))) << DaemonLog();
+  // Not frozen: an approved request is final.
+  EXPECT_NE(Agentgate("reject 1 --reason 'changed my mind'").rc, 0);
+  ASSERT_EQ(Agentgate("freeze --identity agent-ci --reason 'leak'").rc, 0);
+  CmdResult reject = Agentgate("reject 1 --reason 'the leak itself'");
+  ASSERT_EQ(reject.rc, 0) << reject.out;
+  EXPECT_EQ(Show(1).value("status", ""), "rejected");
+  ASSERT_TRUE(upstream_.Start());
+  ASSERT_EQ(Agentgate("thaw --identity agent-ci").rc, 0);
+  // A wake (another approval) finds nothing of it to replay.
+  std::string a2;
+  ASSERT_EQ(PushNew(WorkDir(), "a2", &a2).rc, 0);
+  ASSERT_EQ(Agentgate("approve 2").rc, 0);
+  ASSERT_TRUE(WaitFor([&] { return UpstreamHas(a2); }, std::chrono::seconds(30))) << DaemonLog();
+  EXPECT_FALSE(UpstreamHas(a1));
 }
 
 // Attack review: a frozen agent's commits must not reach upstream under
