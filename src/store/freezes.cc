@@ -155,25 +155,11 @@ std::string FrozenMessage(const Freeze& f, const std::string& identity, bool wit
 }
 
 Result<std::unordered_map<std::string, int64_t>> FrozenCommits(Db& db, std::string_view repo) {
-  std::unordered_map<std::string, int64_t> out;
   AG_ASSIGN_OR_RETURN(std::vector<Freeze> freezes, ListFreezes(db));
-  if (freezes.empty()) return out;
-  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare(
-      std::string("WITH RECURSIVE chain(root, id) AS ("
-                  "  SELECT requests.id, requests.id FROM requests WHERE requests.repo = ? AND "
-                  "  requests.status NOT IN ('replayed', 'rejected') AND ") + kRequestFrozenSql +
-      "  UNION ALL SELECT chain.root, c.base_request FROM chain "
-      "  JOIN request_commits c ON c.request_id = chain.id WHERE c.base_request IS NOT NULL) "
-      "SELECT j.value, max(chain.root) FROM chain "
-      "JOIN request_commits c ON c.request_id = chain.id, json_each(c.commits_json) j "
-      "GROUP BY j.value"));
-  st.Bind(1, repo);
-  while (true) {
-    AG_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out[st.Text(0)] = st.Int(1);
-  }
-  return out;
+  if (freezes.empty()) return std::unordered_map<std::string, int64_t>();
+  return CommitsOfRequests(db, repo,
+                           std::string("requests.status NOT IN ('replayed', 'rejected') AND ") +
+                               kRequestFrozenSql);
 }
 
 Result<std::optional<std::pair<std::string, int64_t>>> FrozenCommitOf(

@@ -331,13 +331,20 @@ Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds) {
 }
 
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo) {
-  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare("WITH RECURSIVE chain(root, id) AS ("
-                                          "  SELECT r.id, r.id FROM requests r WHERE r.status = 'rejected' AND r.repo = ? "
-                                          "  UNION ALL SELECT chain.root, c.base_request FROM chain "
-                                          "  JOIN request_commits c ON c.request_id = chain.id WHERE c.base_request IS NOT NULL) "
-                                          "SELECT j.value, max(chain.root) FROM chain "
-                                          "JOIN request_commits c ON c.request_id = chain.id, json_each(c.commits_json) j "
-                                          "GROUP BY j.value"));
+  return CommitsOfRequests(db, repo, "requests.status = 'rejected'");
+}
+
+Result<std::unordered_map<std::string, int64_t>> CommitsOfRequests(Db& db, std::string_view repo,
+                                                                   std::string_view where) {
+  AG_ASSIGN_OR_RETURN(Stmt st, db.Prepare(
+      "WITH RECURSIVE chain(root, id) AS ("
+      "  SELECT requests.id, requests.id FROM requests WHERE requests.repo = ? AND (" +
+      std::string(where) +
+      ")  UNION ALL SELECT chain.root, c.base_request FROM chain "
+      "  JOIN request_commits c ON c.request_id = chain.id WHERE c.base_request IS NOT NULL) "
+      "SELECT j.value, max(chain.root) FROM chain "
+      "JOIN request_commits c ON c.request_id = chain.id, json_each(c.commits_json) j "
+      "GROUP BY j.value"));
   st.Bind(1, repo);
   std::unordered_map<std::string, int64_t> out;
   while (true) {

@@ -134,6 +134,13 @@ Result<std::vector<int64_t>> RejectApprovedSharingCommits(Db& db, int64_t reject
 // rejected request that showed it. The hook holds any range that holds one.
 Result<std::unordered_map<std::string, int64_t>> RejectedCommits(Db& db, std::string_view repo);
 
+// The commits of the requests of `repo` that `where` selects (an SQL
+// condition on the table `requests`), with their chained bases, each with
+// the newest such request that holds it. RejectedCommits and
+// store::FrozenCommits are this with their own condition.
+Result<std::unordered_map<std::string, int64_t>> CommitsOfRequests(Db& db, std::string_view repo,
+                                                                   std::string_view where);
+
 // Marks incoming requests older than `older_than_seconds` aborted (their push
 // never landed) and pending ones past expires_at expired. Returns how many.
 Result<int> SweepRequests(Db& db, int64_t now, int64_t incoming_grace_seconds);

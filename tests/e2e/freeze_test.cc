@@ -50,6 +50,17 @@ class FreezeTest : public LoopTest {
     EXPECT_EQ(r.rc, 0) << r.out;
     return json::parse(r.out, nullptr, false);
   }
+  // Upstream down (502), agent-ci's push of `branch` approved as request 1:
+  // its replay failed once and waits, approved. The backend stays down.
+  void ApprovedButNotReplayed(const std::string& branch, std::string* tip) {
+    upstream_.StopBackend();
+    ASSERT_EQ(PushNew(WorkDir(), branch, tip).rc, 0);
+    ASSERT_EQ(Agentgate("approve 1").rc, 0);
+    ASSERT_TRUE(WaitFor([&] {
+      json r = Show(1);
+      return r.value("status", "") == "approved" && r.value("replay_attempts", 0) >= 1;
+    }, std::chrono::seconds(30))) << DaemonLog();
+  }
   bool UpstreamHas(const std::string& commit) {
     return Cmd("git --git-dir=" + upstream_.repo().path() + " cat-file -e " + commit + "^{commit}").rc == 0;
   }
@@ -110,14 +121,8 @@ TEST_F(FreezeTest, AFrozenAgentIsStoppedAtTheDoorAndItsRequestsWait) {
 // not replayed while its agent's group is frozen, even once upstream is
 // back and the worker runs for another agent; after the thaw it is.
 TEST_F(FreezeTest, AnApprovedRequestOfAFrozenGroupIsNotReplayed) {
-  upstream_.StopBackend();  // 502: the replay fails and is retried later
   std::string a1;
-  ASSERT_EQ(PushNew(WorkDir(), "a1", &a1).rc, 0);
-  ASSERT_EQ(Agentgate("approve 1").rc, 0);
-  ASSERT_TRUE(WaitFor([&] {
-    json r = Show(1);
-    return r.value("status", "") == "approved" && r.value("replay_attempts", 0) >= 1;
-  }, std::chrono::seconds(30))) << DaemonLog();
+  ApprovedButNotReplayed("a1", &a1);  // request 1
 
   ASSERT_EQ(Agentgate("freeze --group agents --reason 'incident 7'").rc, 0);
   ASSERT_TRUE(upstream_.Start());
@@ -147,14 +152,8 @@ TEST_F(FreezeTest, AnApprovedRequestOfAFrozenGroupIsNotReplayed) {
 // Attack review: an approved request of a frozen agent can be rejected, so
 // that a thaw does not release what caused the freeze.
 TEST_F(FreezeTest, AnApprovedRequestOfAFrozenAgentCanBeTakenBack) {
-  upstream_.StopBackend();
   std::string a1;
-  ASSERT_EQ(PushNew(WorkDir(), "a1", &a1).rc, 0);
-  ASSERT_EQ(Agentgate("approve 1").rc, 0);
-  ASSERT_TRUE(WaitFor([&] {
-    json r = Show(1);
-    return r.value("status", "") == "approved" && r.value("replay_attempts", 0) >= 1;
-  }, std::chrono::seconds(30))) << DaemonLog();
+  ApprovedButNotReplayed("a1", &a1);  // request 1
   // Not frozen: an approved request is final.
   EXPECT_NE(Agentgate("reject 1 --reason 'changed my mind'").rc, 0);
   ASSERT_EQ(Agentgate("freeze --identity agent-ci --reason 'leak'").rc, 0);
