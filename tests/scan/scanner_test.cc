@@ -424,9 +424,12 @@ TEST(ScannerEncodingTest, WrappedBase64IsJoined) {
   const std::string token = Ghp(45);
   const std::string b64 = Base64("# generated config\nexport GH_TOKEN=" + token + "\nexport X=1\n");
   for (size_t width : {76u, 64u, 40u}) {
-    for (const std::string& indent : {std::string(""), std::string("    ")}) {
-      std::string text = "data:\n";
-      for (size_t i = 0; i < b64.size(); i += width) text += indent + b64.substr(i, width) + "\n";
+    for (const std::string& indent : {std::string(""), std::string("    "), std::string("\r")}) {
+      const bool crlf = indent == "\r";  // Windows line ends instead of an indent
+      const std::string nl = crlf ? "\r\n" : "\n";
+      std::string text = "data:" + nl;
+      for (size_t i = 0; i < b64.size(); i += width)
+        text += (crlf ? "" : indent) + b64.substr(i, width) + nl;
       text += "after: 1\n";
       std::vector<Finding> out;
       std::vector<SkipNote> skipped;
