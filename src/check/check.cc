@@ -293,7 +293,7 @@ class Collector : public git::ChangeVisitor {
     // asked to wave through the hundreds listed (a real token could follow
     // a thousand made-up ones). Refused.
     bool truncated = false;
-    for (const scan::SkipNote& n : skipped) truncated = truncated || n.reason.rfind("stopped after", 0) == 0;
+    for (const scan::SkipNote& n : skipped) truncated = truncated || n.reason.rfind(scan::kSkipReasonTruncatedPrefix, 0) == 0;
     pc.notes.insert(pc.notes.end(), skipped.begin(), skipped.end());
     Record(pc, commit, c.path, std::move(found));
     if (truncated) {

@@ -448,7 +448,8 @@ class ScannerImpl final : public Scanner {
 
  private:
   std::string TruncatedReason() const {
-    return "stopped after " + std::to_string(options_.max_findings_per_blob) + " findings";
+    return std::string(kSkipReasonTruncatedPrefix) + std::to_string(options_.max_findings_per_blob) +
+           " findings";
   }
 
   // skipped[pack] is true when a pack-wide OR allowlist matches the path.

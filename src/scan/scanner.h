@@ -152,6 +152,9 @@ class Scanner {
 // SkipNote reasons other than the size one.
 inline constexpr const char* kSkipReasonBinary = "binary";
 inline constexpr const char* kSkipReasonPath = "path skipped by rule pack";
+// The start of the note of a blob that hit max_findings_per_blob ("stopped
+// after N findings"): it was not read to its end (the hook refuses it).
+inline constexpr std::string_view kSkipReasonTruncatedPrefix = "stopped after ";
 
 // Masks a secret value: up to 4 leading characters (fewer for short values,
 // none below 8 characters) then "****".
